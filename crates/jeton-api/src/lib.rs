@@ -1,0 +1,421 @@
+//! The JSON bodies of Jeton's HTTP API (`/api/v1`), in one casing (snake_case), shared by the
+//! server that produces them and the clients that read them, so the two cannot drift apart.
+//!
+//! Ids are UUID strings and times are RFC 3339 strings (`2026-07-20T09:00:00Z`). This crate holds
+//! data shapes only: no validation rules (those live in `jeton-core`) and no IO.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "openapi")]
+use utoipa::{IntoParams, ToSchema};
+
+/// Every error answer: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The code and message of an error.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorDetail {
+    /// Stable machine-readable code: `bad_request`, `unauthenticated`, `forbidden`, `not_found`,
+    /// `conflict`, `unprocessable`, `payload_too_large`, `too_many_requests`, `unavailable`,
+    /// `internal`.
+    pub code: String,
+    /// A sentence for humans.
+    pub message: String,
+}
+
+/// A page of results; pass `next_cursor` back as `cursor` for the next page.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Page<T> {
+    /// The results.
+    pub items: Vec<T>,
+    /// Present when more results follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginRequest {
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// Answer to a login: a session token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LoginResponse {
+    /// The session token (a JWT). Shown once.
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Id of the session token.
+    pub token_id: String,
+    /// Expiry of the session token.
+    pub expires_at: String,
+    /// Who logged in.
+    pub user: User,
+}
+
+/// `POST /api/v1/tokens`: create an API token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateTokenRequest {
+    /// Name, unique among the owner's active tokens; generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Free text describing the token's use (also accepted as `description`).
+    #[serde(default, alias = "description", skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Lifetime such as `30d`, `24h`, `90m`, `1y`; a bare number means days. Default 90 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+    /// Scopes that narrow the token; absent or empty means the owner's full rights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Administrators: create the token for this user (id or username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_user: Option<String>,
+}
+
+/// Answer to token creation: the value, shown this once, and the record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreatedToken {
+    /// The token value. It is not stored and cannot be shown again.
+    pub token: String,
+    /// The token's record.
+    #[serde(flatten)]
+    pub info: Token,
+}
+
+/// A token's record. Never contains the token value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Token {
+    /// Id (the JWT's `jti`).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// `session`, `api` or `oauth`.
+    pub kind: String,
+    /// Owner's user id.
+    pub user_id: String,
+    /// Owner's username.
+    pub username: String,
+    /// Owner's tenant id.
+    pub tenant_id: String,
+    /// Comment (empty when none).
+    pub comment: String,
+    /// Scopes (empty when not narrowed).
+    pub scopes: Vec<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Creator's user id, when created by someone (absent for logins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Expiry time.
+    pub expires_at: String,
+    /// Last time a request used it (recorded within a minute).
+    pub last_used_at: Option<String>,
+    /// Revocation time.
+    pub revoked_at: Option<String>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+}
+
+/// `PATCH /api/v1/tokens/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdateTokenRequest {
+    /// The new comment.
+    pub comment: String,
+}
+
+/// Query of `GET /api/v1/tokens`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+pub struct TokenListQuery {
+    /// Include expired and revoked tokens.
+    #[serde(default)]
+    pub all: Option<bool>,
+    /// Administrators: list this user's tokens (id or username).
+    #[serde(default)]
+    pub for_user: Option<String>,
+    /// Only tokens of this kind (`session`, `api`, `oauth`).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Page size (1–500, default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Answer to revoking many tokens at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RevokedCount {
+    /// How many tokens were revoked.
+    pub revoked: u64,
+}
+
+/// A user.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct User {
+    /// Id.
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// `root`, `tenant-admin` or `tenant-user`.
+    pub access_level: String,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// False when deactivated.
+    pub active: bool,
+    /// Personal API-token max duration (`24h`), if set.
+    pub token_max_duration: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// `POST /api/v1/users`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateUserRequest {
+    /// Globally unique username.
+    pub username: String,
+    /// Password (at least 8 characters); absent for a user who will only use tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// `tenant-user` (default), `tenant-admin` or `root`; never above the creator's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_level: Option<String>,
+    /// Root only: the tenant (id or name); default the creator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Roles to grant (names in the user's tenant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+}
+
+/// `PATCH /api/v1/users/{user}`: every field optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdateUserRequest {
+    /// New password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// Activate or deactivate (deactivating invalidates all the user's tokens at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// New access level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_level: Option<String>,
+}
+
+/// A role.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Role {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Tenant id.
+    pub tenant_id: String,
+    /// API-token max duration for holders (`30d`), if set.
+    pub token_max_duration: Option<String>,
+    /// Usernames of the holders.
+    pub members: Vec<String>,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// `POST /api/v1/roles`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateRoleRequest {
+    /// Name, unique in the tenant.
+    pub name: String,
+    /// Root only: the tenant (id or name); default the creator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// `PUT /api/v1/users/{user}/token-policy` and `PUT /api/v1/roles/{role}/token-policy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SetPolicyRequest {
+    /// The longest lifetime of a new API token (`24h`, `30d`).
+    pub max_duration: String,
+}
+
+/// The API-token policy that applies to a user.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct EffectivePolicy {
+    /// The user.
+    pub username: String,
+    /// The limit set on the user itself.
+    pub user_max_duration: Option<String>,
+    /// Limits set on the user's roles.
+    pub role_max_durations: Vec<RolePolicy>,
+    /// The limit that applies (the longest of the above, capped by the system maximum).
+    pub effective_max_duration: String,
+    /// Where it comes from: `system`, `user` or `role`.
+    pub source: String,
+    /// The user or role name it comes from (absent for `system`).
+    pub source_name: Option<String>,
+    /// The lifetime of a new token when none is asked for.
+    pub default_duration: String,
+}
+
+/// A role's limit, inside [`EffectivePolicy`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RolePolicy {
+    /// Role name.
+    pub role: String,
+    /// Its limit.
+    pub max_duration: String,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Tenant {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: String,
+}
+
+/// `POST /api/v1/tenants` (root only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateTenantRequest {
+    /// Globally unique name.
+    pub name: String,
+}
+
+/// `GET /api/v1/me`: who the presented credential belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Me {
+    /// The user.
+    pub user: User,
+    /// The credential in use.
+    pub token: CurrentToken,
+}
+
+/// The credential a request was made with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CurrentToken {
+    /// Token id.
+    pub id: String,
+    /// `session`, `api` or `oauth`.
+    pub kind: String,
+    /// Scopes (empty when not narrowed).
+    pub scopes: Vec<String>,
+    /// Expiry.
+    pub expires_at: String,
+}
+
+/// An audit event.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuditEvent {
+    /// Sequence number.
+    pub id: i64,
+    /// When.
+    pub at: String,
+    /// Tenant it concerns.
+    pub tenant_id: Option<String>,
+    /// Acting user id.
+    pub actor_id: Option<String>,
+    /// Acting user name (for failed logins: the name tried).
+    pub actor: Option<String>,
+    /// Dotted action: `auth.login`, `token.create`, `token.revoke`, ...
+    pub action: String,
+    /// Kind of object.
+    pub target_type: Option<String>,
+    /// Object id.
+    pub target_id: Option<String>,
+    /// Object name.
+    pub target_name: Option<String>,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    /// Client address.
+    pub client_addr: Option<String>,
+    /// Extra details.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: serde_json::Value,
+}
+
+/// Query of `GET /api/v1/audit`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+pub struct AuditQuery {
+    /// Only events by or about this user (id or username).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Only this action, or a family (`token` matches `token.create`, `token.revoke`, ...).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Only events at or after this time (RFC 3339, or a duration back from now such as `1h`).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Page size (1–500, default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Query of list endpoints that page by cursor only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+pub struct PageQuery {
+    /// Page size (1–500, default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// `GET /healthz` and `GET /readyz`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// Storage backend (`sqlite`, `postgres`), on `/readyz`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}

@@ -1,0 +1,56 @@
+//! The server's configuration: one typed struct, validated once at start-up and passed down.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use jeton_core::Lifetime;
+use jeton_core::policy::SystemPolicy;
+
+/// Everything `jeton serve` needs, already validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://FILE` or `postgres://…`.
+    pub database_url: String,
+    /// The `iss` claim of issued tokens, and the issuer name in metadata.
+    pub issuer: String,
+    /// The `aud` claim of issued tokens.
+    pub audience: String,
+    /// Lifetime of a session token from a password login.
+    pub session_lifetime: Lifetime,
+    /// Default and maximum lifetimes of API tokens.
+    pub policy: SystemPolicy,
+    /// How often last-use times are written to the database.
+    pub last_used_flush: Duration,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Time limit for handling one request.
+    pub request_timeout: Duration,
+    /// Failed logins allowed per username and per client address in `login_window`.
+    pub login_attempts: u32,
+    /// The window over which failed logins are counted.
+    pub login_window: Duration,
+    /// Password of the first root user `admin` on a new database; generated when absent.
+    pub bootstrap_password: Option<String>,
+}
+
+impl Config {
+    /// A configuration with every default, for `database_url` and `listen`.
+    pub fn new(database_url: impl Into<String>, listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            database_url: database_url.into(),
+            issuer: format!("http://{listen}"),
+            audience: String::from("jeton"),
+            session_lifetime: Lifetime::hours(12),
+            policy: SystemPolicy::default(),
+            last_used_flush: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            login_attempts: 10,
+            login_window: Duration::from_secs(60),
+            bootstrap_password: None,
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Operations: `/healthz`, `/readyz`, `/.well-known/jwks.json`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use jeton_api as api;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(jwks))
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = api::Health)))]
+async fn healthz() -> Json<api::Health> {
+    Json(api::Health {
+        status: "ok".to_string(),
+        database: None,
+    })
+}
+
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = api::Health),
+        (status = 503, description = "Database unreachable", body = api::Health),
+    ))]
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<api::Health>) {
+    let store = state.service.store();
+    let (status, text) = match store.ping().await {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    (
+        status,
+        Json(api::Health {
+            status: text.to_string(),
+            database: Some(store.backend().to_string()),
+        }),
+    )
+}
+
+/// The public signing keys, for verifying Jeton tokens offline.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
+    responses((status = 200, description = "JSON Web Key Set", body = Object)))]
+async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.service.verifier().keys().jwks().clone())
+}

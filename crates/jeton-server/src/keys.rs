@@ -1,0 +1,294 @@
+//! JWT signing keys: Ed25519 (EdDSA) under a `kid`, generated on first start and kept in the
+//! store; signing, verification pinned to EdDSA and to the key named by `kid`, and the JWKS.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jeton_core::token::Claims;
+use jeton_store::{SigningKeyRecord, Store};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// Why a JWT was refused (for the audit log; clients get one generic answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtRejection {
+    /// Not a JWT, or a header or claims that do not parse.
+    Malformed,
+    /// Algorithm other than EdDSA (including `none` and HS256 confusion).
+    WrongAlgorithm,
+    /// `kid` missing or not one of ours.
+    UnknownKey,
+    /// Signature does not match.
+    BadSignature,
+    /// Past `exp`.
+    Expired,
+    /// Before `nbf`.
+    NotYetValid,
+    /// Wrong `iss` or `aud`.
+    WrongIssuerOrAudience,
+}
+
+impl JwtRejection {
+    /// Short reason for audit records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwtRejection::Malformed => "malformed",
+            JwtRejection::WrongAlgorithm => "wrong_algorithm",
+            JwtRejection::UnknownKey => "unknown_key",
+            JwtRejection::BadSignature => "bad_signature",
+            JwtRejection::Expired => "expired",
+            JwtRejection::NotYetValid => "not_yet_valid",
+            JwtRejection::WrongIssuerOrAudience => "wrong_issuer_or_audience",
+        }
+    }
+}
+
+struct Signer {
+    kid: String,
+    key: EncodingKey,
+}
+
+/// The server's signing keys: the newest active one signs; all published ones verify.
+pub struct KeyRing {
+    signer: Signer,
+    verifiers: HashMap<String, DecodingKey>,
+    jwks: serde_json::Value,
+    validation: Validation,
+}
+
+/// The `kid` of a public key: the first 16 characters of its base64url SHA-256.
+fn kid_for(public_key: &[u8]) -> String {
+    let digest = Sha256::digest(public_key);
+    URL_SAFE_NO_PAD.encode(digest)[..16].to_string()
+}
+
+/// Generates a new Ed25519 key record from 32 random bytes.
+pub fn generate_key(seed: [u8; 32], now: i64) -> Result<SigningKeyRecord, ApiError> {
+    let signing = SigningKey::from_bytes(&seed);
+    let der = signing
+        .to_pkcs8_der()
+        .map_err(|e| ApiError::Internal(format!("encoding signing key: {e}")))?;
+    let public = signing.verifying_key().to_bytes().to_vec();
+    Ok(SigningKeyRecord {
+        kid: kid_for(&public),
+        algorithm: "EdDSA".to_string(),
+        private_key: der.as_bytes().to_vec(),
+        public_key: public,
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+impl KeyRing {
+    /// Loads the keys from the store, generating the first one if there is none.
+    pub async fn load(
+        store: &dyn Store,
+        issuer: &str,
+        audience: &str,
+        now: i64,
+    ) -> Result<Self, ApiError> {
+        let mut records = store.list_signing_keys().await?;
+        if !records.iter().any(|k| k.retired_at.is_none()) {
+            let mut seed = [0u8; 32];
+            rand::fill(&mut seed);
+            let record = generate_key(seed, now)?;
+            store.insert_signing_key(&record).await?;
+            tracing::info!(kid = %record.kid, "generated a new signing key");
+            records = store.list_signing_keys().await?;
+        }
+        Self::from_records(&records, issuer, audience)
+    }
+
+    /// Builds the ring from stored records (newest first).
+    pub fn from_records(
+        records: &[SigningKeyRecord],
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, ApiError> {
+        let active = records
+            .iter()
+            .filter(|k| k.retired_at.is_none() && k.algorithm == "EdDSA")
+            .max_by_key(|k| k.created_at)
+            .ok_or_else(|| ApiError::Internal("no active signing key".to_string()))?;
+        let mut verifiers = HashMap::new();
+        let mut jwks_keys = Vec::new();
+        for record in records.iter().filter(|k| k.algorithm == "EdDSA") {
+            let x = URL_SAFE_NO_PAD.encode(&record.public_key);
+            let key = DecodingKey::from_ed_components(&x)
+                .map_err(|e| ApiError::Internal(format!("bad public key {}: {e}", record.kid)))?;
+            verifiers.insert(record.kid.clone(), key);
+            jwks_keys.push(serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "use": "sig",
+                "alg": "EdDSA",
+                "kid": record.kid,
+                "x": x,
+            }));
+        }
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        Ok(Self {
+            signer: Signer {
+                kid: active.kid.clone(),
+                key: EncodingKey::from_ed_der(&active.private_key),
+            },
+            verifiers,
+            jwks: serde_json::json!({ "keys": jwks_keys }),
+            validation,
+        })
+    }
+
+    /// The `kid` of the signing key.
+    pub fn current_kid(&self) -> &str {
+        &self.signer.kid
+    }
+
+    /// Signs claims into a compact JWT.
+    pub fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.signer.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.signer.key)
+            .map_err(|e| ApiError::Internal(format!("signing token: {e}")))
+    }
+
+    /// Verifies a compact JWT: algorithm pinned to EdDSA, key chosen by `kid` among ours,
+    /// signature, `iss`, `aud`, `exp` and `nbf`.
+    pub fn verify(&self, token: &str) -> Result<Claims, JwtRejection> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtRejection::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(JwtRejection::WrongAlgorithm);
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifiers.get(kid))
+            .ok_or(JwtRejection::UnknownKey)?;
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|err| {
+                use jsonwebtoken::errors::ErrorKind;
+                match err.kind() {
+                    ErrorKind::InvalidSignature => JwtRejection::BadSignature,
+                    ErrorKind::ExpiredSignature => JwtRejection::Expired,
+                    ErrorKind::ImmatureSignature => JwtRejection::NotYetValid,
+                    ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                        JwtRejection::WrongIssuerOrAudience
+                    }
+                    ErrorKind::InvalidAlgorithm => JwtRejection::WrongAlgorithm,
+                    _ => JwtRejection::Malformed,
+                }
+            })
+    }
+
+    /// The public keys as a JWKS document.
+    pub fn jwks(&self) -> &serde_json::Value {
+        &self.jwks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jeton_core::{TenantId, TokenId, TokenKind, UserId};
+    use uuid::Uuid;
+
+    fn claims(now: i64) -> Claims {
+        Claims {
+            iss: "http://jeton.test".into(),
+            aud: "jeton".into(),
+            sub: UserId(Uuid::from_u128(1)),
+            tid: TenantId(Uuid::from_u128(2)),
+            jti: TokenId(Uuid::from_u128(3)),
+            kind: TokenKind::Api,
+            scope: String::new(),
+            iat: now,
+            nbf: now,
+            exp: now + 3600,
+        }
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn ring(seed: u8) -> KeyRing {
+        let record = generate_key([seed; 32], 1).unwrap();
+        KeyRing::from_records(&[record], "http://jeton.test", "jeton").unwrap()
+    }
+
+    #[test]
+    fn signs_and_verifies() {
+        let ring = ring(1);
+        let token = ring.sign(&claims(now())).unwrap();
+        assert_eq!(ring.verify(&token).unwrap(), claims_like(&token, &ring));
+        assert_eq!(ring.jwks()["keys"][0]["kid"], ring.current_kid());
+    }
+
+    fn claims_like(token: &str, ring: &KeyRing) -> Claims {
+        ring.verify(token).unwrap()
+    }
+
+    #[test]
+    fn refuses_other_keys_algorithms_and_times() {
+        let ring_a = ring(1);
+        let ring_b = ring(2);
+        let token_b = ring_b.sign(&claims(now())).unwrap();
+        assert_eq!(ring_a.verify(&token_b), Err(JwtRejection::UnknownKey));
+
+        let mut expired = claims(now() - 7200);
+        expired.exp = now() - 3600;
+        assert_eq!(ring_a.verify(&ring_a.sign(&expired).unwrap()), Err(JwtRejection::Expired));
+
+        let mut future = claims(now());
+        future.nbf = now() + 3600;
+        assert_eq!(ring_a.verify(&ring_a.sign(&future).unwrap()), Err(JwtRejection::NotYetValid));
+
+        let mut foreign = claims(now());
+        foreign.iss = "http://elsewhere".into();
+        assert_eq!(
+            ring_a.verify(&ring_a.sign(&foreign).unwrap()),
+            Err(JwtRejection::WrongIssuerOrAudience)
+        );
+
+        // alg: none, with our kid.
+        let header = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#,
+            ring_a.current_kid()
+        ));
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(now())).unwrap());
+        assert!(ring_a.verify(&format!("{header}.{body}.")).is_err());
+
+        // HS256 signed with the public key as the secret.
+        let public = URL_SAFE_NO_PAD
+            .decode(ring_a.jwks()["keys"][0]["x"].as_str().unwrap())
+            .unwrap();
+        let mut hs = Header::new(Algorithm::HS256);
+        hs.kid = Some(ring_a.current_kid().to_string());
+        let forged =
+            jsonwebtoken::encode(&hs, &claims(now()), &EncodingKey::from_secret(&public)).unwrap();
+        assert_eq!(ring_a.verify(&forged), Err(JwtRejection::WrongAlgorithm));
+
+        // Tampered payload.
+        let token = ring_a.sign(&claims(now())).unwrap();
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let mut other = claims(now());
+        other.sub = UserId(Uuid::from_u128(99));
+        let tampered_body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&other).unwrap());
+        parts[1] = &tampered_body;
+        assert_eq!(ring_a.verify(&parts.join(".")), Err(JwtRejection::BadSignature));
+
+        for garbage in ["", "abc", "a.b.c", "....", &"x".repeat(10_000)] {
+            assert!(ring_a.verify(garbage).is_err());
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Jeton's server: the service layer (every rule that needs storage, written once and shared by
+//! the HTTP API and the command language), credential verification served from memory, the JSON
+//! API under `/api/v1`, JWKS and the operations endpoints.
+//!
+//! Pure rules live in `jeton-core`; persistence lives behind `jeton-store`'s `Store` trait. This
+//! crate wires them together and maps every error to HTTP in exactly one place ([`error`]).
+
+pub mod audit;
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod http;
+pub mod keys;
+mod passwords;
+pub mod service;
+pub mod throttle;
+pub mod verify;
+pub mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jeton_core::{AccessLevel, Secret, TenantId, UserId};
+use jeton_store::{Store, StoreError, TenantRecord, UserRecord};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use directory::Directory;
+use error::ApiError;
+use keys::KeyRing;
+use service::{Clock, Service, SystemClock};
+use verify::Verifier;
+
+/// Name of the tenant every new database starts with.
+pub const DEFAULT_TENANT: &str = "default";
+/// Username of the first root user.
+pub const BOOTSTRAP_USER: &str = "admin";
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// Start-up failed for another reason.
+    #[error("{0}")]
+    Startup(String),
+    /// Listening failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl From<ApiError> for ServeError {
+    fn from(err: ApiError) -> Self {
+        ServeError::Startup(err.to_string())
+    }
+}
+
+/// A running service with its background tasks.
+pub struct Running {
+    /// The service.
+    pub service: Arc<Service>,
+    audit_task: tokio::task::JoinHandle<()>,
+    maintenance: tokio::task::JoinHandle<()>,
+}
+
+/// Opens the store, migrates it, bootstraps a new database, loads keys and the directory, and
+/// starts the background tasks.
+pub async fn start(config: Config) -> Result<Running, ServeError> {
+    let store = jeton_store::open(&config.database_url).await?;
+    store.migrate().await?;
+    start_with_store(config, store, Arc::new(SystemClock)).await
+}
+
+/// Like [`start`], over an already opened and migrated store and a given clock.
+pub async fn start_with_store(
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> Result<Running, ServeError> {
+    let now = clock.now();
+    bootstrap(store.as_ref(), &config, now).await?;
+    let keys = KeyRing::load(store.as_ref(), &config.issuer, &config.audience, now).await?;
+    let directory = Arc::new(Directory::load(store.as_ref(), now).await?);
+    let verifier = Arc::new(Verifier::new(keys, directory.clone()));
+    let (audit, audit_task) = audit::AuditLog::start(store.clone());
+    let config = Arc::new(config);
+    let service = Arc::new(Service::new(
+        store,
+        config.clone(),
+        directory,
+        verifier,
+        audit,
+        clock,
+    ));
+    let maintenance = tokio::spawn(maintain(Arc::downgrade(&service), config));
+    Ok(Running {
+        service,
+        audit_task,
+        maintenance,
+    })
+}
+
+/// Periodic work: write last-use times, forget revocations of expired tokens.
+async fn maintain(service: std::sync::Weak<Service>, config: Arc<Config>) {
+    let mut flush = tokio::time::interval(config.last_used_flush);
+    let mut purge = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = flush.tick() => {
+                let Some(service) = service.upgrade() else { return };
+                service.verifier().flush_last_used(service.store().as_ref()).await;
+            }
+            _ = purge.tick() => {
+                let Some(service) = service.upgrade() else { return };
+                let now = service.now();
+                if let Err(err) = service.store().purge_revocations(now).await {
+                    tracing::warn!(error = %err, "could not purge expired revocations");
+                }
+                service.directory().purge_revocations(now);
+            }
+        }
+    }
+}
+
+impl Running {
+    /// Writes what is pending (last-use times, queued audit events) and stops the tasks.
+    pub async fn shutdown(self) {
+        self.maintenance.abort();
+        self.service
+            .verifier()
+            .flush_last_used(self.service.store().as_ref())
+            .await;
+        let Running {
+            service,
+            audit_task,
+            ..
+        } = self;
+        drop(service);
+        if tokio::time::timeout(std::time::Duration::from_secs(5), audit_task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("audit writer did not finish in time");
+        }
+    }
+}
+
+/// Creates the `default` tenant and the first root user `admin` on a new database. The password
+/// comes from the configuration (`JETON_BOOTSTRAP_PASSWORD`) or is generated and printed once.
+async fn bootstrap(store: &dyn Store, config: &Config, now: i64) -> Result<(), ServeError> {
+    let tenant = match store.get_tenant_by_name(DEFAULT_TENANT).await? {
+        Some(tenant) => tenant,
+        None => {
+            let mut random = [0u8; 10];
+            rand::fill(&mut random);
+            let tenant = TenantRecord {
+                id: TenantId::new_v7(u64::try_from(now).unwrap_or(0) * 1000, random),
+                name: DEFAULT_TENANT.to_string(),
+                created_at: now,
+            };
+            match store.create_tenant(&tenant).await {
+                Ok(()) => tenant,
+                // Another instance created it first.
+                Err(StoreError::Conflict(_)) => store
+                    .get_tenant_by_name(DEFAULT_TENANT)
+                    .await?
+                    .ok_or_else(|| ServeError::Startup("default tenant vanished".into()))?,
+                Err(other) => return Err(other.into()),
+            }
+        }
+    };
+    if !store.all_users().await?.is_empty() {
+        return Ok(());
+    }
+    let (password, generated) = match &config.bootstrap_password {
+        Some(password) => (Secret::new(password.clone()), false),
+        None => (generate_password(), true),
+    };
+    passwords::check_policy(&password)
+        .map_err(|e| ServeError::Startup(format!("JETON_BOOTSTRAP_PASSWORD: {e}")))?;
+    let hash = passwords::hash(password.clone()).await?;
+    let mut random = [0u8; 10];
+    rand::fill(&mut random);
+    let admin = UserRecord {
+        id: UserId::new_v7(u64::try_from(now).unwrap_or(0) * 1000, random),
+        tenant_id: tenant.id,
+        username: BOOTSTRAP_USER.to_string(),
+        password_hash: Some(hash),
+        access_level: AccessLevel::Root,
+        active: true,
+        token_max_secs: None,
+        created_at: now,
+        updated_at: now,
+    };
+    match store.create_user(&admin).await {
+        Ok(()) => {
+            if generated {
+                // Printed once, to standard output, on the very first start.
+                println!(
+                    "Created the first root user '{BOOTSTRAP_USER}' with password: {}\nStore it now: it will not be shown again. Log in with: jeton login --username {BOOTSTRAP_USER}",
+                    password.expose()
+                );
+            } else {
+                tracing::info!("created the first root user '{BOOTSTRAP_USER}' with the password from JETON_BOOTSTRAP_PASSWORD");
+            }
+            Ok(())
+        }
+        Err(StoreError::Conflict(_)) => Ok(()),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn generate_password() -> Secret {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut bytes = [0u8; 24];
+    rand::fill(&mut bytes);
+    Secret::new(
+        bytes
+            .iter()
+            .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+            .collect::<String>(),
+    )
+}
+
+/// Runs the server until SIGINT or SIGTERM, then writes what is pending and stops.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let listen = config.listen;
+    let running = start(config).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| ServeError::Listen { addr: listen, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServeError::Listen { addr: listen, source })?;
+    tracing::info!(
+        address = %local,
+        database = running.service.store().backend(),
+        "Jeton is listening on http://{local}"
+    );
+    let app = http::app(running.service.clone());
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|source| ServeError::Listen { addr: local, source })?;
+    tracing::info!("shutting down: writing pending last-use times and audit events");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,364 @@
+//! Jeton's storage: the [`Store`] trait every backend implements, the records it speaks in, and
+//! two implementations — [`sqlite::SqliteStore`] (the embedded default, WAL, durable commits) and
+//! [`postgres::PgStore`] (for many instances sharing one database).
+//!
+//! This crate owns persistence only. It makes no permission decisions and knows nothing of HTTP;
+//! it never sees a secret in clear (password hashes, key hashes and signing keys only). Times are
+//! Unix seconds (`i64`); ids are stored as text.
+
+use async_trait::async_trait;
+use jeton_core::{AccessLevel, RoleId, TenantId, TokenId, TokenKind, UserId};
+
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+/// Errors a store reports. Unique-constraint violations become [`StoreError::Conflict`], a lost
+/// database connection [`StoreError::Unavailable`]; nothing a caller can cause is `Internal`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The object does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; the string names what (`username`, `role name`, ...).
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The database cannot be reached right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database URL or options are not usable.
+    #[error("{0}")]
+    Config(String),
+    /// Anything else (a bug, corrupt data). Logged, never shown to clients.
+    #[error("storage error: {0}")]
+    Internal(String),
+}
+
+/// Result alias for store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A tenant (organisation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRecord {
+    /// Id.
+    pub id: TenantId,
+    /// Globally unique name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// A user (a human identity).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Id.
+    pub id: UserId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Globally unique username.
+    pub username: String,
+    /// Argon2id PHC string; `None` for a user that cannot log in with a password.
+    pub password_hash: Option<String>,
+    /// Built-in access level.
+    pub access_level: AccessLevel,
+    /// False when deactivated: no login, no token works.
+    pub active: bool,
+    /// Personal API-token max-duration policy, in seconds.
+    pub token_max_secs: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// A role inside a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRecord {
+    /// Id.
+    pub id: RoleId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Name, unique inside the tenant.
+    pub name: String,
+    /// API-token max-duration policy for holders of the role, in seconds.
+    pub token_max_secs: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+/// The metadata of a token. The token value itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// The JWT's `jti`.
+    pub id: TokenId,
+    /// Tenant of the owner.
+    pub tenant_id: TenantId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Kind.
+    pub kind: TokenKind,
+    /// Name, unique among the owner's active tokens.
+    pub name: String,
+    /// Free text; empty when none.
+    pub comment: String,
+    /// Scopes; empty when the token is not narrowed.
+    pub scopes: Vec<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Who created it (an admin may create for another user); `None` for logins.
+    pub created_by: Option<UserId>,
+    /// Expiry.
+    pub expires_at: i64,
+    /// Last time a request used it (recorded in batches).
+    pub last_used_at: Option<i64>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// Who revoked it.
+    pub revoked_by: Option<UserId>,
+}
+
+/// A revoked or deleted token that has not expired yet: verification must refuse it. Kept until
+/// the token's own expiry, never less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    /// The token.
+    pub token_id: TokenId,
+    /// Its expiry; after this the revocation can be forgotten.
+    pub expires_at: i64,
+}
+
+/// A JWT signing key pair.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    /// Key id (the JWT header's `kid`).
+    pub kid: String,
+    /// JOSE algorithm, `EdDSA`.
+    pub algorithm: String,
+    /// Private key (PKCS#8 DER for Ed25519).
+    pub private_key: Vec<u8>,
+    /// Public key (32 raw bytes for Ed25519).
+    pub public_key: Vec<u8>,
+    /// Creation time.
+    pub created_at: i64,
+    /// When it stopped signing; its public key stays published while tokens it signed live.
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("private_key", &"***")
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
+}
+
+/// One audit event. Append-only: the store has no way to change or delete one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Sequence number assigned by the store (ignored on append).
+    pub id: i64,
+    /// When it happened.
+    pub at: i64,
+    /// Tenant it concerns; `None` for events before authentication (unknown user).
+    pub tenant_id: Option<TenantId>,
+    /// Who acted; `None` for anonymous requests.
+    pub actor_id: Option<UserId>,
+    /// The actor's name as given (for failed logins, the username tried).
+    pub actor_name: Option<String>,
+    /// Dotted action name: `auth.login`, `token.create`, `token.revoke`, `user.update`, ...
+    pub action: String,
+    /// Kind of object acted on: `token`, `user`, `role`, `tenant`, `policy`.
+    pub target_type: Option<String>,
+    /// Id of the object acted on.
+    pub target_id: Option<String>,
+    /// Name of the object acted on.
+    pub target_name: Option<String>,
+    /// `success`, `failure` or `denied`.
+    pub outcome: String,
+    /// Client address.
+    pub client_addr: Option<String>,
+    /// Extra details as a JSON object (never a secret).
+    pub details: serde_json::Value,
+}
+
+/// What a token listing selects. Results are ordered newest first (ids are UUIDv7).
+#[derive(Debug, Clone, Default)]
+pub struct TokenFilter {
+    /// Only tokens of this tenant.
+    pub tenant_id: Option<TenantId>,
+    /// Only tokens of this owner.
+    pub user_id: Option<UserId>,
+    /// Only tokens of this kind.
+    pub kind: Option<TokenKind>,
+    /// Include expired and revoked tokens; otherwise only those active at `now`.
+    pub include_inactive: bool,
+    /// The current time, for deciding what is active.
+    pub now: i64,
+    /// Only tokens with an id below this one (the previous page's last id).
+    pub before: Option<TokenId>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// What an audit query selects. Results are ordered newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only events of this tenant.
+    pub tenant_id: Option<TenantId>,
+    /// Only events where this user is the actor or the target.
+    pub user_id: Option<UserId>,
+    /// Only events whose action equals this or starts with it followed by a dot
+    /// (`token` matches `token.create` and `token.revoke`).
+    pub action: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<i64>,
+    /// Only events before this time.
+    pub until: Option<i64>,
+    /// Only events with an id below this one (the previous page's last id).
+    pub before: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// The storage port. Every method is one transaction: when it returns `Ok`, the change is
+/// durable (a crash right after loses nothing).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations (idempotent; safe when several processes start together).
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// The backend's name: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    // ---- settings (server-wide values such as the key-hashing secret) ----
+    /// Reads a setting.
+    async fn get_setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Stores a setting unless one exists; returns the value now stored (the existing one wins,
+    /// so concurrent first starts agree).
+    async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+
+    // ---- tenants ----
+    /// Creates a tenant; `Conflict("tenant")` if the name is taken.
+    async fn create_tenant(&self, tenant: &TenantRecord) -> StoreResult<()>;
+    /// A tenant by id.
+    async fn get_tenant(&self, id: TenantId) -> StoreResult<Option<TenantRecord>>;
+    /// A tenant by name.
+    async fn get_tenant_by_name(&self, name: &str) -> StoreResult<Option<TenantRecord>>;
+    /// All tenants, by name.
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantRecord>>;
+    /// Deletes a tenant and everything in it; `NotFound` if absent.
+    async fn delete_tenant(&self, id: TenantId) -> StoreResult<()>;
+
+    // ---- users ----
+    /// Creates a user; `Conflict("username")` if the name is taken.
+    async fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// A user by id.
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<UserRecord>>;
+    /// A user by username.
+    async fn get_user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    /// Users of a tenant (all tenants when `None`), ordered by username, after `after_username`.
+    async fn list_users(
+        &self,
+        tenant: Option<TenantId>,
+        after_username: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<UserRecord>>;
+    /// Every user, for loading the in-memory directory at start.
+    async fn all_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Writes every field of an existing user except id, tenant and created_at; `NotFound` if
+    /// absent.
+    async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Deletes a user with its tokens and memberships; `NotFound` if absent.
+    async fn delete_user(&self, id: UserId) -> StoreResult<()>;
+
+    // ---- roles ----
+    /// Creates a role; `Conflict("role")` if the tenant has one of that name.
+    async fn create_role(&self, role: &RoleRecord) -> StoreResult<()>;
+    /// A role by id.
+    async fn get_role(&self, id: RoleId) -> StoreResult<Option<RoleRecord>>;
+    /// A role by name inside a tenant.
+    async fn get_role_by_name(&self, tenant: TenantId, name: &str) -> StoreResult<Option<RoleRecord>>;
+    /// Roles of a tenant (all when `None`), by name.
+    async fn list_roles(&self, tenant: Option<TenantId>) -> StoreResult<Vec<RoleRecord>>;
+    /// Sets or clears a role's token max duration; `NotFound` if absent.
+    async fn set_role_token_max(&self, id: RoleId, max_secs: Option<i64>) -> StoreResult<()>;
+    /// Deletes a role and its memberships; `NotFound` if absent.
+    async fn delete_role(&self, id: RoleId) -> StoreResult<()>;
+    /// Adds a user to a role (no error if already a member).
+    async fn add_role_member(&self, role: RoleId, user: UserId) -> StoreResult<()>;
+    /// Removes a user from a role; `NotFound` if not a member.
+    async fn remove_role_member(&self, role: RoleId, user: UserId) -> StoreResult<()>;
+    /// The roles a user holds, by name.
+    async fn roles_of_user(&self, user: UserId) -> StoreResult<Vec<RoleRecord>>;
+    /// The users holding a role, by username.
+    async fn members_of_role(&self, role: RoleId) -> StoreResult<Vec<UserRecord>>;
+
+    // ---- tokens ----
+    /// Records a new token. `Conflict("token name")` when the owner has a token of that name that
+    /// is active at `now` (neither revoked nor expired).
+    async fn insert_token(&self, token: &TokenRecord, now: i64) -> StoreResult<()>;
+    /// A token record by id.
+    async fn get_token(&self, id: TokenId) -> StoreResult<Option<TokenRecord>>;
+    /// The owner's token of this name that is active at `now`.
+    async fn find_active_token(
+        &self,
+        user: UserId,
+        name: &str,
+        now: i64,
+    ) -> StoreResult<Option<TokenRecord>>;
+    /// Tokens matching a filter.
+    async fn list_tokens(&self, filter: &TokenFilter) -> StoreResult<Vec<TokenRecord>>;
+    /// Changes a token's comment; `NotFound` if absent.
+    async fn set_token_comment(&self, id: TokenId, comment: &str) -> StoreResult<()>;
+    /// Revokes a token and records its revocation, in one transaction. Returns the record as
+    /// stored afterwards; a token that was already revoked keeps its first `revoked_at`.
+    /// `NotFound` if absent.
+    async fn revoke_token(&self, id: TokenId, by: Option<UserId>, at: i64) -> StoreResult<TokenRecord>;
+    /// Revokes every token of `user` that is not revoked yet, with their revocations, in one
+    /// transaction; returns the revocations made.
+    async fn revoke_user_tokens(&self, user: UserId, by: Option<UserId>, at: i64) -> StoreResult<Vec<Revocation>>;
+    /// Deletes a token record, keeping a revocation until its expiry so that it stays refused.
+    /// Returns the deleted record; `NotFound` if absent.
+    async fn delete_token(&self, id: TokenId, at: i64) -> StoreResult<TokenRecord>;
+    /// Records last-use times in one batch (a later time never goes backwards).
+    async fn touch_tokens(&self, uses: &[(TokenId, i64)]) -> StoreResult<()>;
+    /// Revocations whose tokens have not expired at `now`.
+    async fn list_revocations(&self, now: i64) -> StoreResult<Vec<Revocation>>;
+    /// Forgets revocations of tokens that expired before `now`; returns how many.
+    async fn purge_revocations(&self, now: i64) -> StoreResult<u64>;
+
+    // ---- signing keys ----
+    /// Stores a new signing key.
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// All signing keys, newest first.
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Marks a key as no longer signing.
+    async fn retire_signing_key(&self, kid: &str, at: i64) -> StoreResult<()>;
+
+    // ---- audit ----
+    /// Appends events (one transaction); returns nothing, ids are assigned by the store.
+    async fn append_audit(&self, events: &[AuditRecord]) -> StoreResult<()>;
+    /// Events matching a filter, newest first.
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// Opens the store a URL names: `sqlite://path` (created if missing; `sqlite::memory:` for tests)
+/// or `postgres://…` / `postgresql://…`.
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgStore::open(url).await?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL scheme in '{}': use sqlite://FILE or postgres://…",
+            url.split("://").next().unwrap_or(url)
+        )))
+    }
+}

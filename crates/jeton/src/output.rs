@@ -1,0 +1,199 @@
+//! How client commands print: boxed tables and short sentences for people, JSON for programs.
+//!
+//! Everything goes through [`Out`], which turns a closed standard output (`jeton token list |
+//! head -1`) into a quiet stop instead of a panic.
+
+use std::fmt::Display;
+use std::io::{self, IsTerminal, Write};
+
+use clap::ValueEnum;
+use comfy_table::{ContentArrangement, ContentLineStyle, LineStyle, Table, TableStyle};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+/// `--output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Tables and sentences for people.
+    Table,
+    /// JSON (the API's own shapes) for programs.
+    Json,
+}
+
+/// Boxed like the seed documents' tables: `+----+` borders, `|` between columns.
+const BOXED: TableStyle = TableStyle::new()
+    .top_border(LineStyle::new('+', '-', '+', '+'))
+    .header_lines(ContentLineStyle::new('|', '|', '|'))
+    .header_separator(LineStyle::new('+', '-', '+', '+'))
+    .content_lines(ContentLineStyle::new('|', '|', '|'))
+    .bottom_border(LineStyle::new('+', '-', '+', '+'));
+
+/// Standard output was closed by the reader; the command should stop quietly.
+#[derive(Debug)]
+pub struct StdoutClosed;
+
+/// Printing failed: the reader went away, or another IO error.
+#[derive(Debug)]
+pub enum PrintError {
+    /// Standard output was closed (a broken pipe).
+    Closed(StdoutClosed),
+    /// Any other error.
+    Io(io::Error),
+}
+
+impl From<io::Error> for PrintError {
+    fn from(error: io::Error) -> Self {
+        if error.kind() == io::ErrorKind::BrokenPipe {
+            PrintError::Closed(StdoutClosed)
+        } else {
+            PrintError::Io(error)
+        }
+    }
+}
+
+/// Standard output.
+pub struct Out;
+
+impl Out {
+    /// True when standard output is a terminal (not a pipe or a file).
+    pub fn is_terminal() -> bool {
+        io::stdout().is_terminal()
+    }
+
+    /// Prints `text` and a newline.
+    pub fn line(text: impl Display) -> Result<(), PrintError> {
+        let mut stdout = io::stdout().lock();
+        writeln!(stdout, "{text}")?;
+        stdout.flush()?;
+        Ok(())
+    }
+
+    /// Prints `value` as pretty JSON.
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), PrintError> {
+        let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+        Self::line(text)
+    }
+
+    /// Prints `value` as JSON on one line (for streams of events).
+    pub fn json_line<T: Serialize + ?Sized>(value: &T) -> Result<(), PrintError> {
+        let text = serde_json::to_string(value).map_err(io::Error::other)?;
+        Self::line(text)
+    }
+
+    /// Prints a table.
+    pub fn table(table: &Table) -> Result<(), PrintError> {
+        Self::line(table)
+    }
+}
+
+/// An empty boxed table with these column headers, fitted to the terminal's width when there
+/// is one.
+pub fn table<I, S>(headers: I) -> Table
+where
+    I: IntoIterator<Item = S>,
+    S: Into<comfy_table::Cell>,
+{
+    let mut table = Table::new();
+    table
+        .load_style(BOXED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(headers.into_iter().map(Into::into).collect::<Vec<_>>());
+    table
+}
+
+/// A two-column FIELD / VALUE table for one record.
+pub fn details<'a>(rows: impl IntoIterator<Item = (&'a str, String)>) -> Table {
+    let mut table = table(["FIELD", "VALUE"]);
+    for (field, value) in rows {
+        table.add_row(vec![field.to_string(), value]);
+    }
+    table
+}
+
+/// An RFC 3339 time from the API, shortened for tables to `2026-07-20 09:00Z` (UTC); anything
+/// unparsable is shown as given.
+pub fn short_time(text: &str) -> String {
+    match OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(time) => time
+            .to_offset(time::UtcOffset::UTC)
+            .format(format_description!("[year]-[month]-[day] [hour]:[minute]Z"))
+            .unwrap_or_else(|_| text.to_string()),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// Like [`short_time`] for the seconds-precise columns of the audit log: `2026-07-20 09:00:05Z`.
+pub fn audit_time(text: &str) -> String {
+    match OffsetDateTime::parse(text, &Rfc3339) {
+        Ok(time) => time
+            .to_offset(time::UtcOffset::UTC)
+            .format(format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second]Z"
+            ))
+            .unwrap_or_else(|_| text.to_string()),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// An optional time, with `none` shown when absent.
+pub fn short_time_or(text: Option<&str>, none: &str) -> String {
+    text.map_or_else(|| none.to_string(), short_time)
+}
+
+/// A list for one cell: `a, b`, or `-` when empty.
+pub fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// An optional value for one cell, `-` when absent.
+pub fn or_dash(value: Option<&str>) -> String {
+    value
+        .filter(|v| !v.is_empty())
+        .unwrap_or("-")
+        .to_string()
+}
+
+/// `yes` / `no`.
+pub fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortens_times_to_minutes_in_utc() {
+        assert_eq!(short_time("2026-07-20T09:00:59Z"), "2026-07-20 09:00Z");
+        assert_eq!(short_time("2026-07-20T11:30:00+02:00"), "2026-07-20 09:30Z");
+        assert_eq!(audit_time("2026-07-20T09:00:05.123Z"), "2026-07-20 09:00:05Z");
+        assert_eq!(short_time("not a time"), "not a time");
+        assert_eq!(short_time_or(None, "never"), "never");
+    }
+
+    #[test]
+    fn tables_are_boxed() {
+        let mut t = table(["NAME", "ID"]);
+        t.add_row(vec!["ci", "123"]);
+        let text = t.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("+-") && lines[0].ends_with("-+"), "{text}");
+        assert!(lines[1].starts_with("| NAME"), "{text}");
+        assert!(lines[3].starts_with("| ci"), "{text}");
+    }
+
+    #[test]
+    fn cells_show_dashes_for_nothing() {
+        assert_eq!(list(&[]), "-");
+        assert_eq!(list(&["a".into(), "b".into()]), "a, b");
+        assert_eq!(or_dash(Some("")), "-");
+        assert_eq!(or_dash(None), "-");
+        assert_eq!(or_dash(Some("x")), "x");
+    }
+}

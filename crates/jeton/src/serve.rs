@@ -1,0 +1,209 @@
+//! `jeton serve` and `jeton migrate`: flags, `JETON_*` environment variables and an optional TOML
+//! file, merged in that order of precedence into one validated [`jeton_server::Config`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use jeton_core::Lifetime;
+use serde::Deserialize;
+
+/// Options of `jeton serve`. Each may also come from its `JETON_*` variable or from the
+/// `--config` file (same names, with `_` instead of `-`); flags win over variables, variables
+/// over the file, the file over the defaults.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  jeton serve\n  jeton serve --listen 0.0.0.0:8080 --database-url postgres://jeton@db/jeton\n  JETON_BOOTSTRAP_PASSWORD=s3cret jeton serve --config /etc/jeton.toml")]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "JETON_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Database: `sqlite://FILE` (created if missing) or `postgres://USER@HOST/DB`
+    /// [default: sqlite://jeton.db].
+    #[arg(long, env = "JETON_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// TOML file with any of these options (e.g. `listen = "0.0.0.0:8080"`).
+    #[arg(long, env = "JETON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Issuer (`iss`) of issued tokens [default: http://LISTEN].
+    #[arg(long, env = "JETON_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Audience (`aud`) of issued tokens [default: jeton].
+    #[arg(long, env = "JETON_AUDIENCE")]
+    pub audience: Option<String>,
+    /// Lifetime of session tokens from a password login [default: 12h].
+    #[arg(long, env = "JETON_SESSION_LIFETIME", value_name = "DURATION")]
+    pub session_lifetime: Option<String>,
+    /// Lifetime of a new API token when none is asked for [default: 90d].
+    #[arg(long, env = "JETON_TOKEN_DEFAULT_LIFETIME", value_name = "DURATION")]
+    pub token_default_lifetime: Option<String>,
+    /// Longest lifetime any API token may have [default: 365d].
+    #[arg(long, env = "JETON_TOKEN_MAX_LIFETIME", value_name = "DURATION")]
+    pub token_max_lifetime: Option<String>,
+    /// How often last-use times are written to the database [default: 30s].
+    #[arg(long, env = "JETON_LAST_USED_FLUSH", value_name = "DURATION")]
+    pub last_used_flush: Option<String>,
+    /// Largest accepted request body in bytes [default: 1048576].
+    #[arg(long, env = "JETON_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Time limit for one request [default: 30s].
+    #[arg(long, env = "JETON_REQUEST_TIMEOUT", value_name = "DURATION")]
+    pub request_timeout: Option<String>,
+    /// Failed logins allowed per username and per client address per minute [default: 10].
+    #[arg(long, env = "JETON_LOGIN_ATTEMPTS", value_name = "N")]
+    pub login_attempts: Option<u32>,
+    /// Log filter, e.g. `info` or `jeton_server=debug` [default: info].
+    #[arg(long, env = "JETON_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// Options of `jeton migrate`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  jeton migrate --database-url postgres://jeton@db/jeton")]
+pub struct MigrateArgs {
+    /// Database to migrate [default: sqlite://jeton.db].
+    #[arg(long, env = "JETON_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// The `--config` file: the same options, all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    session_lifetime: Option<String>,
+    token_default_lifetime: Option<String>,
+    token_max_lifetime: Option<String>,
+    last_used_flush: Option<String>,
+    max_body_bytes: Option<usize>,
+    request_timeout: Option<String>,
+    login_attempts: Option<u32>,
+    log: Option<String>,
+}
+
+const DEFAULT_DATABASE_URL: &str = "sqlite://jeton.db";
+
+fn lifetime(name: &str, value: Option<String>, default: Lifetime) -> anyhow::Result<Lifetime> {
+    match value {
+        None => Ok(default),
+        Some(text) => Lifetime::parse(&text).with_context(|| format!("--{name}")),
+    }
+}
+
+fn duration(name: &str, value: Option<String>, default: Duration) -> anyhow::Result<Duration> {
+    Ok(lifetime(name, value, Lifetime::from_secs(default.as_secs()))
+        .map(|l| Duration::from_secs(l.as_secs()))?)
+}
+
+impl ServeArgs {
+    /// Merges flags/variables, the file and defaults into a validated configuration, and
+    /// returns the log filter beside it.
+    pub fn into_config(self) -> anyhow::Result<(jeton_server::Config, String)> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let database_url = self
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        let mut config = jeton_server::Config::new(database_url, listen);
+        if let Some(issuer) = self.issuer.or(file.issuer) {
+            config.issuer = issuer;
+        }
+        if let Some(audience) = self.audience.or(file.audience) {
+            config.audience = audience;
+        }
+        config.session_lifetime = lifetime(
+            "session-lifetime",
+            self.session_lifetime.or(file.session_lifetime),
+            config.session_lifetime,
+        )?;
+        config.policy.default_lifetime = lifetime(
+            "token-default-lifetime",
+            self.token_default_lifetime.or(file.token_default_lifetime),
+            config.policy.default_lifetime,
+        )?;
+        config.policy.max_lifetime = lifetime(
+            "token-max-lifetime",
+            self.token_max_lifetime.or(file.token_max_lifetime),
+            config.policy.max_lifetime,
+        )?;
+        if config.policy.default_lifetime > config.policy.max_lifetime {
+            bail!(
+                "--token-default-lifetime ({}) must not exceed --token-max-lifetime ({})",
+                config.policy.default_lifetime,
+                config.policy.max_lifetime
+            );
+        }
+        config.last_used_flush = duration(
+            "last-used-flush",
+            self.last_used_flush.or(file.last_used_flush),
+            config.last_used_flush,
+        )?;
+        config.request_timeout = duration(
+            "request-timeout",
+            self.request_timeout.or(file.request_timeout),
+            config.request_timeout,
+        )?;
+        if let Some(bytes) = self.max_body_bytes.or(file.max_body_bytes) {
+            if bytes < 1024 {
+                bail!("--max-body-bytes must be at least 1024");
+            }
+            config.max_body_bytes = bytes;
+        }
+        if let Some(attempts) = self.login_attempts.or(file.login_attempts) {
+            if attempts == 0 {
+                bail!("--login-attempts must be at least 1");
+            }
+            config.login_attempts = attempts;
+        }
+        config.bootstrap_password = std::env::var("JETON_BOOTSTRAP_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty());
+        let log = self.log.or(file.log).unwrap_or_else(|| "info".to_string());
+        Ok((config, log))
+    }
+}
+
+/// Runs `jeton serve` until SIGINT or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (config, log) = args.into_config()?;
+    init_logging(&log)?;
+    jeton_server::serve(config).await?;
+    Ok(())
+}
+
+/// Runs `jeton migrate`.
+pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let url = args
+        .database_url
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+    let store = jeton_store::open(&url).await?;
+    store.migrate().await?;
+    println!("migrations applied to the {} database", store.backend());
+    Ok(())
+}
+
+fn init_logging(filter: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .with_context(|| format!("invalid log filter '{filter}'"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
