@@ -74,7 +74,11 @@ pub struct CreateTokenRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Free text describing the token's use (also accepted as `description`).
-    #[serde(default, alias = "description", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "description",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub comment: Option<String>,
     /// Lifetime such as `30d`, `24h`, `90m`, `1y`; a bare number means days. Default 90 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -339,6 +343,30 @@ pub struct CurrentToken {
     /// Scopes (empty when not narrowed).
     pub scopes: Vec<String>,
     /// Expiry.
+    pub expires_at: String,
+}
+
+/// `GET /api/v1/auth/verify`: the identity behind a valid credential.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct VerifiedIdentity {
+    /// Username.
+    pub user: String,
+    /// User id.
+    pub user_id: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Access level.
+    pub access_level: String,
+    /// Scopes (empty when not narrowed).
+    pub scopes: Vec<String>,
+    /// Token id.
+    pub token_id: String,
+    /// Token kind.
+    pub kind: String,
+    /// Token expiry.
     pub expires_at: String,
 }
 

@@ -197,7 +197,10 @@ mod tests {
     fn other_tenants_are_invisible() {
         let admin_a = subject(AccessLevel::TenantAdmin, 1, 10);
         assert_eq!(admin_a.administer(B), Decision::NotFound);
-        assert_eq!(admin_a.act_on_owned(UserId(Uuid::from_u128(20)), B), Decision::NotFound);
+        assert_eq!(
+            admin_a.act_on_owned(UserId(Uuid::from_u128(20)), B),
+            Decision::NotFound
+        );
         assert_eq!(admin_a.administer(A), Decision::Allow);
         let root = subject(AccessLevel::Root, 1, 1);
         assert_eq!(root.administer(B), Decision::Allow);
@@ -206,8 +209,14 @@ mod tests {
     #[test]
     fn users_act_only_on_their_own() {
         let user = subject(AccessLevel::TenantUser, 1, 10);
-        assert_eq!(user.act_on_owned(UserId(Uuid::from_u128(10)), A), Decision::Allow);
-        assert_eq!(user.act_on_owned(UserId(Uuid::from_u128(11)), A), Decision::NotFound);
+        assert_eq!(
+            user.act_on_owned(UserId(Uuid::from_u128(10)), A),
+            Decision::Allow
+        );
+        assert_eq!(
+            user.act_on_owned(UserId(Uuid::from_u128(11)), A),
+            Decision::NotFound
+        );
         assert_eq!(user.administer(A), Decision::Forbidden);
     }
 
@@ -215,8 +224,14 @@ mod tests {
     fn nobody_grants_above_their_own_level() {
         let admin = subject(AccessLevel::TenantAdmin, 1, 10);
         assert_eq!(admin.grant_level(A, AccessLevel::Root), Decision::Forbidden);
-        assert_eq!(admin.grant_level(A, AccessLevel::TenantAdmin), Decision::Allow);
-        assert_eq!(admin.grant_level(B, AccessLevel::TenantUser), Decision::NotFound);
+        assert_eq!(
+            admin.grant_level(A, AccessLevel::TenantAdmin),
+            Decision::Allow
+        );
+        assert_eq!(
+            admin.grant_level(B, AccessLevel::TenantUser),
+            Decision::NotFound
+        );
         let root = subject(AccessLevel::Root, 1, 1);
         assert_eq!(root.grant_level(B, AccessLevel::Root), Decision::Allow);
     }
@@ -226,6 +241,9 @@ mod tests {
         let mut admin = subject(AccessLevel::TenantAdmin, 1, 10);
         admin.may_administer = false;
         assert_eq!(admin.administer(A), Decision::Forbidden);
-        assert_eq!(admin.act_on_owned(UserId(Uuid::from_u128(10)), A), Decision::Allow);
+        assert_eq!(
+            admin.act_on_owned(UserId(Uuid::from_u128(10)), A),
+            Decision::Allow
+        );
     }
 }

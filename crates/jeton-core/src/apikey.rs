@@ -43,7 +43,10 @@ fn base62_fixed(mut value: u64, len: usize) -> String {
 }
 
 fn checksum(prefix_and_body: &str) -> String {
-    base62_fixed(u64::from(crc32fast::hash(prefix_and_body.as_bytes())), CHECKSUM_LEN)
+    base62_fixed(
+        u64::from(crc32fast::hash(prefix_and_body.as_bytes())),
+        CHECKSUM_LEN,
+    )
 }
 
 /// Builds a new key from 32 random bytes (at least 256 bits of entropy: each body character is
@@ -94,7 +97,8 @@ impl KeyHasher {
     /// A hasher keyed with the server's secret.
     pub fn new(server_secret: &[u8]) -> Self {
         Self {
-            mac: Hmac::<Sha256>::new_from_slice(server_secret).expect("HMAC accepts any key length"),
+            mac: Hmac::<Sha256>::new_from_slice(server_secret)
+                .expect("HMAC accepts any key length"),
         }
     }
 
@@ -137,7 +141,10 @@ mod tests {
         assert_eq!(check_format(DEFAULT_PREFIX, key), Ok(()));
         assert_ne!(generate(DEFAULT_PREFIX, [8; 32]).expose(), key);
         // The largest 256-bit number still fits in 43 base62 digits.
-        assert_eq!(check_format("pgl_", generate("pgl_", [0xFF; 32]).expose()), Ok(()));
+        assert_eq!(
+            check_format("pgl_", generate("pgl_", [0xFF; 32]).expose()),
+            Ok(())
+        );
     }
 
     #[test]
@@ -146,15 +153,25 @@ mod tests {
         let mut bytes = key.clone().into_bytes();
         bytes[10] = if bytes[10] == b'a' { b'b' } else { b'a' };
         let altered = String::from_utf8(bytes).unwrap();
-        assert_eq!(check_format(DEFAULT_PREFIX, &altered), Err(KeyFormatError::Checksum));
+        assert_eq!(
+            check_format(DEFAULT_PREFIX, &altered),
+            Err(KeyFormatError::Checksum)
+        );
     }
 
     #[test]
     fn malformed_keys_are_refused() {
         assert_eq!(check_format("jsk_", "pgl_abc"), Err(KeyFormatError::Prefix));
-        assert_eq!(check_format("jsk_", "jsk_short"), Err(KeyFormatError::Malformed));
+        assert_eq!(
+            check_format("jsk_", "jsk_short"),
+            Err(KeyFormatError::Malformed)
+        );
         let key = generate("jsk_", [1; 32]).expose().replace('A', "-");
-        let key = if key.contains('-') { key } else { format!("{}-", &key[..key.len() - 1]) };
+        let key = if key.contains('-') {
+            key
+        } else {
+            format!("{}-", &key[..key.len() - 1])
+        };
         assert_eq!(check_format("jsk_", &key), Err(KeyFormatError::Malformed));
     }
 

@@ -30,7 +30,9 @@ pub enum DurationError {
     #[error("empty duration: write a number followed by a unit, e.g. '30d', '24h', '90m' or '1y'")]
     Empty,
     /// The number part is missing or not a whole number.
-    #[error("invalid duration '{0}': write a whole number followed by a unit, e.g. '30d', '24h', '90m' or '1y'")]
+    #[error(
+        "invalid duration '{0}': write a whole number followed by a unit, e.g. '30d', '24h', '90m' or '1y'"
+    )]
     BadNumber(String),
     /// The unit is not one of s, m, h, d, w, y.
     #[error("invalid duration '{input}': unknown unit '{unit}' (use s, m, h, d, w or y)")]
@@ -144,7 +146,7 @@ impl fmt::Display for Lifetime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0;
         for (unit, size) in [("y", YEAR), ("d", DAY), ("h", HOUR), ("m", MINUTE)] {
-            if s % size == 0 {
+            if s.is_multiple_of(size) {
                 return write!(f, "{}{unit}", s / size);
             }
         }
@@ -203,25 +205,49 @@ mod tests {
     #[test]
     fn refuses_bad_input_with_a_clear_reason() {
         assert_eq!(Lifetime::parse(""), Err(DurationError::Empty));
-        assert!(matches!(Lifetime::parse("d"), Err(DurationError::BadNumber(_))));
-        assert!(matches!(Lifetime::parse("-5d"), Err(DurationError::BadNumber(_))));
-        assert!(matches!(Lifetime::parse("5x"), Err(DurationError::BadUnit { .. })));
-        assert!(matches!(Lifetime::parse("90"), Err(DurationError::BadUnit { .. })));
+        assert!(matches!(
+            Lifetime::parse("d"),
+            Err(DurationError::BadNumber(_))
+        ));
+        assert!(matches!(
+            Lifetime::parse("-5d"),
+            Err(DurationError::BadNumber(_))
+        ));
+        assert!(matches!(
+            Lifetime::parse("5x"),
+            Err(DurationError::BadUnit { .. })
+        ));
+        assert!(matches!(
+            Lifetime::parse("90"),
+            Err(DurationError::BadUnit { .. })
+        ));
         assert!(matches!(Lifetime::parse("0d"), Err(DurationError::Zero(_))));
-        assert!(matches!(Lifetime::parse("101y"), Err(DurationError::TooLong(_))));
+        assert!(matches!(
+            Lifetime::parse("101y"),
+            Err(DurationError::TooLong(_))
+        ));
         assert!(matches!(
             Lifetime::parse("99999999999999999999999d"),
             Err(DurationError::TooLong(_))
         ));
-        assert!(matches!(Lifetime::parse("1.5d"), Err(DurationError::BadUnit { .. })));
+        assert!(matches!(
+            Lifetime::parse("1.5d"),
+            Err(DurationError::BadUnit { .. })
+        ));
         let message = Lifetime::parse("5x").unwrap_err().to_string();
         assert!(message.contains("unknown unit 'x'"), "{message}");
     }
 
     #[test]
     fn bare_numbers_are_days_only_when_asked() {
-        assert_eq!(Lifetime::parse_days_default("90").unwrap(), Lifetime::days(90));
-        assert_eq!(Lifetime::parse_days_default("24h").unwrap(), Lifetime::hours(24));
+        assert_eq!(
+            Lifetime::parse_days_default("90").unwrap(),
+            Lifetime::days(90)
+        );
+        assert_eq!(
+            Lifetime::parse_days_default("24h").unwrap(),
+            Lifetime::hours(24)
+        );
     }
 
     #[test]

@@ -70,21 +70,34 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_names() {
-        for name in ["ci_pipeline", "report-bot", "a", "alice@example.com", "v1.2", "аналитик"] {
+        for name in [
+            "ci_pipeline",
+            "report-bot",
+            "a",
+            "alice@example.com",
+            "v1.2",
+            "аналитик",
+        ] {
             assert_eq!(validate_name("token name", name), Ok(name));
         }
     }
 
     #[test]
     fn refuses_empty_long_and_odd_names() {
-        assert!(matches!(validate_name("token name", ""), Err(NameError::Empty { .. })));
+        assert!(matches!(
+            validate_name("token name", ""),
+            Err(NameError::Empty { .. })
+        ));
         assert!(matches!(
             validate_name("token name", &"x".repeat(65)),
             Err(NameError::TooLong { .. })
         ));
         for name in ["a b", "a;b", "x'y", "a/b", "tab\t"] {
             assert!(
-                matches!(validate_name("token name", name), Err(NameError::BadCharacter { .. })),
+                matches!(
+                    validate_name("token name", name),
+                    Err(NameError::BadCharacter { .. })
+                ),
                 "{name}"
             );
         }

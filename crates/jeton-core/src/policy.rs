@@ -135,12 +135,19 @@ mod tests {
         let limit = system().effective_limit(
             "analyst",
             Some(Lifetime::hours(24)),
-            [("service_accounts", Lifetime::days(30)), ("bi", Lifetime::days(7))],
+            [
+                ("service_accounts", Lifetime::days(30)),
+                ("bi", Lifetime::days(7)),
+            ],
         );
         assert_eq!(limit.max, Lifetime::days(30));
         assert_eq!(limit.source, LimitSource::Role("service_accounts".into()));
 
-        let limit = system().effective_limit("analyst", Some(Lifetime::days(60)), [("r", Lifetime::days(30))]);
+        let limit = system().effective_limit(
+            "analyst",
+            Some(Lifetime::days(60)),
+            [("r", Lifetime::days(30))],
+        );
         assert_eq!(limit.source, LimitSource::User("analyst".into()));
     }
 
@@ -154,7 +161,9 @@ mod tests {
     #[test]
     fn requests_above_the_limit_are_refused_with_the_source_named() {
         let limit = system().effective_limit("analyst", Some(Lifetime::hours(24)), []);
-        let err = system().lifetime_for(Some(Lifetime::days(90)), &limit).unwrap_err();
+        let err = system()
+            .lifetime_for(Some(Lifetime::days(90)), &limit)
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "requested 90d exceeds the maximum of 1d set on user analyst"

@@ -40,11 +40,13 @@ where
         for scope in item.as_ref().split_whitespace() {
             let ok = !scope.is_empty()
                 && scope.len() <= MAX_SCOPE_LEN
-                && scope
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/' | '*'));
+                && scope.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/' | '*')
+                });
             if !ok {
-                return Err(ScopeError::Malformed(scope.chars().take(MAX_SCOPE_LEN).collect()));
+                return Err(ScopeError::Malformed(
+                    scope.chars().take(MAX_SCOPE_LEN).collect(),
+                ));
             }
             out.push(scope.to_string());
         }
@@ -82,7 +84,10 @@ pub fn check_covered(granted: Option<&[String]>, wanted: &[String]) -> Result<()
 
 /// The scopes a new token gets when it is created by a credential with `granted` scopes and asks
 /// for `wanted`: a narrowed credential's children are at most as narrow as itself.
-pub fn for_child(granted: Option<&[String]>, wanted: Vec<String>) -> Result<Vec<String>, ScopeError> {
+pub fn for_child(
+    granted: Option<&[String]>,
+    wanted: Vec<String>,
+) -> Result<Vec<String>, ScopeError> {
     check_covered(granted, &wanted)?;
     match granted {
         Some(granted) if wanted.is_empty() => Ok(granted.to_vec()),
@@ -100,8 +105,14 @@ mod tests {
             normalize(["catalog:read admin", "catalog:read"]).unwrap(),
             vec!["admin".to_string(), "catalog:read".to_string()]
         );
-        assert!(matches!(normalize(["bad scope;"]), Err(ScopeError::Malformed(_))));
-        assert!(matches!(normalize(["x".repeat(200)]), Err(ScopeError::Malformed(_))));
+        assert!(matches!(
+            normalize(["bad scope;"]),
+            Err(ScopeError::Malformed(_))
+        ));
+        assert!(matches!(
+            normalize(["x".repeat(200)]),
+            Err(ScopeError::Malformed(_))
+        ));
         let many: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
         assert_eq!(normalize(many), Err(ScopeError::TooMany));
     }

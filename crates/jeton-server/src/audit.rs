@@ -111,7 +111,11 @@ impl AuditLog {
     /// Writes an event now, before the caller answers. A failure is logged, not returned: the
     /// change it records has already happened.
     pub async fn write(&self, event: Event) {
-        if let Err(err) = self.store.append_audit(std::slice::from_ref(&event.0)).await {
+        if let Err(err) = self
+            .store
+            .append_audit(std::slice::from_ref(&event.0))
+            .await
+        {
             tracing::error!(error = %err, action = %event.0.action, "could not write audit event");
         }
     }

@@ -117,7 +117,10 @@ impl Directory {
     /// Forgets a tenant and its users.
     pub fn remove_tenant(&self, id: TenantId) {
         self.tenants.write().expect("lock").remove(&id);
-        self.users.write().expect("lock").retain(|_, p| p.tenant_id != id);
+        self.users
+            .write()
+            .expect("lock")
+            .retain(|_, p| p.tenant_id != id);
     }
 
     /// Marks a token revoked until its expiry.

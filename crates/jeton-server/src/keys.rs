@@ -247,11 +247,17 @@ mod tests {
 
         let mut expired = claims(now() - 7200);
         expired.exp = now() - 3600;
-        assert_eq!(ring_a.verify(&ring_a.sign(&expired).unwrap()), Err(JwtRejection::Expired));
+        assert_eq!(
+            ring_a.verify(&ring_a.sign(&expired).unwrap()),
+            Err(JwtRejection::Expired)
+        );
 
         let mut future = claims(now());
         future.nbf = now() + 3600;
-        assert_eq!(ring_a.verify(&ring_a.sign(&future).unwrap()), Err(JwtRejection::NotYetValid));
+        assert_eq!(
+            ring_a.verify(&ring_a.sign(&future).unwrap()),
+            Err(JwtRejection::NotYetValid)
+        );
 
         let mut foreign = claims(now());
         foreign.iss = "http://elsewhere".into();
@@ -285,7 +291,10 @@ mod tests {
         other.sub = UserId(Uuid::from_u128(99));
         let tampered_body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&other).unwrap());
         parts[1] = &tampered_body;
-        assert_eq!(ring_a.verify(&parts.join(".")), Err(JwtRejection::BadSignature));
+        assert_eq!(
+            ring_a.verify(&parts.join(".")),
+            Err(JwtRejection::BadSignature)
+        );
 
         for garbage in ["", "abc", "a.b.c", "....", &"x".repeat(10_000)] {
             assert!(ring_a.verify(garbage).is_err());

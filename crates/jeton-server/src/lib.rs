@@ -207,7 +207,9 @@ async fn bootstrap(store: &dyn Store, config: &Config, now: i64) -> Result<(), S
                     password.expose()
                 );
             } else {
-                tracing::info!("created the first root user '{BOOTSTRAP_USER}' with the password from JETON_BOOTSTRAP_PASSWORD");
+                tracing::info!(
+                    "created the first root user '{BOOTSTRAP_USER}' with the password from JETON_BOOTSTRAP_PASSWORD"
+                );
             }
             Ok(())
         }
@@ -234,10 +236,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let running = start(config).await?;
     let listener = TcpListener::bind(listen)
         .await
-        .map_err(|source| ServeError::Listen { addr: listen, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| ServeError::Listen { addr: listen, source })?;
+        .map_err(|source| ServeError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: listen,
+        source,
+    })?;
     tracing::info!(
         address = %local,
         database = running.service.store().backend(),
@@ -250,7 +256,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .map_err(|source| ServeError::Listen { addr: local, source })?;
+    .map_err(|source| ServeError::Listen {
+        addr: local,
+        source,
+    })?;
     tracing::info!("shutting down: writing pending last-use times and audit events");
     running.shutdown().await;
     Ok(())

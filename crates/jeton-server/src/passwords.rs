@@ -1,7 +1,7 @@
 //! Password hashing with Argon2id, off the async runtime's worker threads.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use jeton_core::Secret;
 
 use crate::error::{ApiError, ApiResult};

@@ -28,8 +28,12 @@ impl Throttle {
     pub fn check(&self, key: &str, now: i64) -> Result<(), u64> {
         let windows = self.windows.lock().expect("lock");
         match windows.get(key) {
-            Some(&(start, count)) if now < start + self.window_secs && count >= self.max_failures => {
-                Err(u64::try_from(start + self.window_secs - now).unwrap_or(1).max(1))
+            Some(&(start, count))
+                if now < start + self.window_secs && count >= self.max_failures =>
+            {
+                Err(u64::try_from(start + self.window_secs - now)
+                    .unwrap_or(1)
+                    .max(1))
             }
             _ => Ok(()),
         }

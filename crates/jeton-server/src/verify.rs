@@ -148,12 +148,14 @@ impl Verifier {
         if self.directory.is_revoked(claims.jti) {
             return Err(AuthFailure::Revoked);
         }
-        let principal = self.directory.user(claims.sub).ok_or(AuthFailure::OwnerUnknown)?;
+        let principal = self
+            .directory
+            .user(claims.sub)
+            .ok_or(AuthFailure::OwnerUnknown)?;
         if !principal.active {
             return Err(AuthFailure::OwnerInactive);
         }
-        if principal.tenant_id != claims.tid || !self.directory.tenant_exists(principal.tenant_id)
-        {
+        if principal.tenant_id != claims.tid || !self.directory.tenant_exists(principal.tenant_id) {
             return Err(AuthFailure::TenantMismatch);
         }
         self.note_use(claims.jti, now);

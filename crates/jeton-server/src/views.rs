@@ -8,7 +8,8 @@ use crate::directory::Directory;
 use crate::service::{rfc3339, secs_to_lifetime};
 
 fn lifetime_text(secs: Option<i64>) -> Option<String> {
-    secs.and_then(secs_to_lifetime).map(|l: Lifetime| l.to_string())
+    secs.and_then(secs_to_lifetime)
+        .map(|l: Lifetime| l.to_string())
 }
 
 /// A token record as the API shows it (never the value).

@@ -283,7 +283,11 @@ pub trait Store: Send + Sync + 'static {
     /// A role by id.
     async fn get_role(&self, id: RoleId) -> StoreResult<Option<RoleRecord>>;
     /// A role by name inside a tenant.
-    async fn get_role_by_name(&self, tenant: TenantId, name: &str) -> StoreResult<Option<RoleRecord>>;
+    async fn get_role_by_name(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> StoreResult<Option<RoleRecord>>;
     /// Roles of a tenant (all when `None`), by name.
     async fn list_roles(&self, tenant: Option<TenantId>) -> StoreResult<Vec<RoleRecord>>;
     /// Sets or clears a role's token max duration; `NotFound` if absent.
@@ -319,10 +323,20 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a token and records its revocation, in one transaction. Returns the record as
     /// stored afterwards; a token that was already revoked keeps its first `revoked_at`.
     /// `NotFound` if absent.
-    async fn revoke_token(&self, id: TokenId, by: Option<UserId>, at: i64) -> StoreResult<TokenRecord>;
+    async fn revoke_token(
+        &self,
+        id: TokenId,
+        by: Option<UserId>,
+        at: i64,
+    ) -> StoreResult<TokenRecord>;
     /// Revokes every token of `user` that is not revoked yet, with their revocations, in one
     /// transaction; returns the revocations made.
-    async fn revoke_user_tokens(&self, user: UserId, by: Option<UserId>, at: i64) -> StoreResult<Vec<Revocation>>;
+    async fn revoke_user_tokens(
+        &self,
+        user: UserId,
+        by: Option<UserId>,
+        at: i64,
+    ) -> StoreResult<Vec<Revocation>>;
     /// Deletes a token record, keeping a revocation until its expiry so that it stays refused.
     /// Returns the deleted record; `NotFound` if absent.
     async fn delete_token(&self, id: TokenId, at: i64) -> StoreResult<TokenRecord>;

@@ -53,9 +53,13 @@ pub(crate) fn db_error(
     transient: fn(&dyn DatabaseError) -> bool,
 ) -> StoreError {
     match err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_string()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(what.to_string())
+        }
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-        sqlx::Error::Database(db) if transient(&*db) => StoreError::Unavailable(db.message().to_string()),
+        sqlx::Error::Database(db) if transient(&*db) => {
+            StoreError::Unavailable(db.message().to_string())
+        }
         err @ (sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
@@ -67,11 +71,17 @@ pub(crate) fn db_error(
 
 /// Maps a migration failure: database errors as [`db_error`] does, the rest (a changed or missing
 /// migration, a dirty database) is internal.
-pub(crate) fn migrate_error(err: MigrateError, transient: fn(&dyn DatabaseError) -> bool) -> StoreError {
+pub(crate) fn migrate_error(
+    err: MigrateError,
+    transient: fn(&dyn DatabaseError) -> bool,
+) -> StoreError {
     match err {
         MigrateError::Execute(err) => db_error(err, "migration", transient),
-        MigrateError::ExecuteMigration(err, version) => match db_error(err, "migration", transient) {
-            StoreError::Internal(detail) => StoreError::Internal(format!("migration {version}: {detail}")),
+        MigrateError::ExecuteMigration(err, version) => match db_error(err, "migration", transient)
+        {
+            StoreError::Internal(detail) => {
+                StoreError::Internal(format!("migration {version}: {detail}"))
+            }
             other => other,
         },
         other => StoreError::Internal(format!("migration: {other}")),
@@ -85,7 +95,9 @@ pub(crate) fn column_error(column: &str, err: impl std::fmt::Display) -> StoreEr
 
 /// Parses an id column (`TenantId`, `UserId`, ...).
 pub(crate) fn parse_id<T: FromStr<Err = uuid::Error>>(column: &str, value: &str) -> StoreResult<T> {
-    value.parse().map_err(|err| column_error(column, format!("{err} in '{value}'")))
+    value
+        .parse()
+        .map_err(|err| column_error(column, format!("{err} in '{value}'")))
 }
 
 /// Parses a nullable id column.
@@ -98,10 +110,14 @@ pub(crate) fn parse_opt_id<T: FromStr<Err = uuid::Error>>(
 
 /// Parses an access level column, in its exact database spelling.
 pub(crate) fn parse_access_level(value: &str) -> StoreResult<AccessLevel> {
-    [AccessLevel::Root, AccessLevel::TenantAdmin, AccessLevel::TenantUser]
-        .into_iter()
-        .find(|level| level.as_str() == value)
-        .ok_or_else(|| column_error("access_level", format!("unknown access level '{value}'")))
+    [
+        AccessLevel::Root,
+        AccessLevel::TenantAdmin,
+        AccessLevel::TenantUser,
+    ]
+    .into_iter()
+    .find(|level| level.as_str() == value)
+    .ok_or_else(|| column_error("access_level", format!("unknown access level '{value}'")))
 }
 
 /// Parses a token kind column.
@@ -163,10 +179,13 @@ macro_rules! audit_columns {
          outcome, client_addr, details"
     };
 }
-pub(crate) use {audit_columns, role_columns, signing_key_columns, tenant_columns, token_columns, user_columns};
+pub(crate) use {
+    audit_columns, role_columns, signing_key_columns, tenant_columns, token_columns, user_columns,
+};
 
-/// Implements [`Store`](crate::Store) for a backend's store type, which must have a field
-/// `pool: sqlx::Pool<db>`. The arguments name what differs between backends:
+/// Implements [`Store`](crate::Store) for a backend's store type, in a private module of the
+/// backend's own. The store type must have a field `pool: sqlx::Pool<db>`; the other arguments
+/// name, in the backend's module, what differs between backends:
 ///
 /// - `migrate`: `async fn(&Pool<db>) -> StoreResult<()>`, applying the embedded migrations;
 /// - `transient`: `fn(&dyn DatabaseError) -> bool`, true for errors that mean "try again later";
@@ -175,804 +194,927 @@ pub(crate) use {audit_columns, role_columns, signing_key_columns, tenant_columns
 ///   `INSERT … WHERE NOT EXISTS` does not serialise concurrent inserts by itself.
 macro_rules! sql_store {
     (
-        store: $store:ty,
+        store: $store:ident,
         db: $db:ty,
         backend: $backend:literal,
-        migrate: $migrate:path,
-        transient: $transient:path,
+        migrate: $migrate:ident,
+        transient: $transient:ident,
         lock_owner: $lock_owner:expr $(,)?
     ) => {
-        impl $store {
+        mod store_impl {
+            use std::collections::BTreeMap;
+
+            use async_trait::async_trait;
+            use jeton_core::{RoleId, TenantId, TokenId, UserId};
+            use sqlx::QueryBuilder;
+
+            use crate::sql::{
+                audit_columns, column_error, db_error, details_from_text, details_to_text,
+                join_scopes, parse_access_level, parse_id, parse_kind, parse_opt_id, role_columns,
+                signing_key_columns, split_scopes, tenant_columns, token_columns, user_columns,
+            };
+            use crate::{
+                AuditFilter, AuditRecord, Revocation, RoleRecord, SigningKeyRecord, Store,
+                StoreError, StoreResult, TenantRecord, TokenFilter, TokenRecord, UserRecord,
+            };
+
+            type Db = $db;
+            type DbRow = <Db as sqlx::Database>::Row;
+            type DbConnection = <Db as sqlx::Database>::Connection;
+            type DbQueryResult = <Db as sqlx::Database>::QueryResult;
+
+            const LOCK_OWNER: Option<&str> = $lock_owner;
+
             /// Maps an error of a statement that may break the uniqueness of `what`.
-            fn conflict(err: sqlx::Error, what: &'static str) -> $crate::StoreError {
-                $crate::sql::db_error(err, what, $transient)
+            fn conflict(err: sqlx::Error, what: &'static str) -> StoreError {
+                db_error(err, what, super::$transient)
             }
 
             /// Maps an error of a statement with no uniqueness rule at stake.
-            fn fail(err: sqlx::Error) -> $crate::StoreError {
-                $crate::sql::db_error(err, "record", $transient)
+            fn fail(err: sqlx::Error) -> StoreError {
+                db_error(err, "record", super::$transient)
             }
 
-            fn get<'r, T>(row: &'r <$db as sqlx::Database>::Row, column: &'static str) -> $crate::StoreResult<T>
+            fn get<'r, T>(row: &'r DbRow, column: &'static str) -> StoreResult<T>
             where
-                T: sqlx::Decode<'r, $db> + sqlx::Type<$db>,
+                T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
             {
-                sqlx::Row::try_get(row, column).map_err(|err| $crate::sql::column_error(column, err))
+                sqlx::Row::try_get(row, column).map_err(|err| column_error(column, err))
             }
 
-            fn tenant_row(row: &<$db as sqlx::Database>::Row) -> $crate::StoreResult<$crate::TenantRecord> {
-                Ok($crate::TenantRecord {
-                    id: $crate::sql::parse_id("id", &Self::get::<String>(row, "id")?)?,
-                    name: Self::get(row, "name")?,
-                    created_at: Self::get(row, "created_at")?,
+            fn tenant_row(row: &DbRow) -> StoreResult<TenantRecord> {
+                Ok(TenantRecord {
+                    id: parse_id("id", &get::<String>(row, "id")?)?,
+                    name: get(row, "name")?,
+                    created_at: get(row, "created_at")?,
                 })
             }
 
-            fn user_row(row: &<$db as sqlx::Database>::Row) -> $crate::StoreResult<$crate::UserRecord> {
-                Ok($crate::UserRecord {
-                    id: $crate::sql::parse_id("id", &Self::get::<String>(row, "id")?)?,
-                    tenant_id: $crate::sql::parse_id("tenant_id", &Self::get::<String>(row, "tenant_id")?)?,
-                    username: Self::get(row, "username")?,
-                    password_hash: Self::get(row, "password_hash")?,
-                    access_level: $crate::sql::parse_access_level(&Self::get::<String>(row, "access_level")?)?,
-                    active: Self::get(row, "active")?,
-                    token_max_secs: Self::get(row, "token_max_secs")?,
-                    created_at: Self::get(row, "created_at")?,
-                    updated_at: Self::get(row, "updated_at")?,
+            fn user_row(row: &DbRow) -> StoreResult<UserRecord> {
+                Ok(UserRecord {
+                    id: parse_id("id", &get::<String>(row, "id")?)?,
+                    tenant_id: parse_id("tenant_id", &get::<String>(row, "tenant_id")?)?,
+                    username: get(row, "username")?,
+                    password_hash: get(row, "password_hash")?,
+                    access_level: parse_access_level(&get::<String>(row, "access_level")?)?,
+                    active: get(row, "active")?,
+                    token_max_secs: get(row, "token_max_secs")?,
+                    created_at: get(row, "created_at")?,
+                    updated_at: get(row, "updated_at")?,
                 })
             }
 
-            fn role_row(row: &<$db as sqlx::Database>::Row) -> $crate::StoreResult<$crate::RoleRecord> {
-                Ok($crate::RoleRecord {
-                    id: $crate::sql::parse_id("id", &Self::get::<String>(row, "id")?)?,
-                    tenant_id: $crate::sql::parse_id("tenant_id", &Self::get::<String>(row, "tenant_id")?)?,
-                    name: Self::get(row, "name")?,
-                    token_max_secs: Self::get(row, "token_max_secs")?,
-                    created_at: Self::get(row, "created_at")?,
+            fn role_row(row: &DbRow) -> StoreResult<RoleRecord> {
+                Ok(RoleRecord {
+                    id: parse_id("id", &get::<String>(row, "id")?)?,
+                    tenant_id: parse_id("tenant_id", &get::<String>(row, "tenant_id")?)?,
+                    name: get(row, "name")?,
+                    token_max_secs: get(row, "token_max_secs")?,
+                    created_at: get(row, "created_at")?,
                 })
             }
 
-            fn token_row(row: &<$db as sqlx::Database>::Row) -> $crate::StoreResult<$crate::TokenRecord> {
-                Ok($crate::TokenRecord {
-                    id: $crate::sql::parse_id("id", &Self::get::<String>(row, "id")?)?,
-                    tenant_id: $crate::sql::parse_id("tenant_id", &Self::get::<String>(row, "tenant_id")?)?,
-                    user_id: $crate::sql::parse_id("user_id", &Self::get::<String>(row, "user_id")?)?,
-                    kind: $crate::sql::parse_kind(&Self::get::<String>(row, "kind")?)?,
-                    name: Self::get(row, "name")?,
-                    comment: Self::get(row, "comment")?,
-                    scopes: $crate::sql::split_scopes(&Self::get::<String>(row, "scopes")?),
-                    created_at: Self::get(row, "created_at")?,
-                    created_by: $crate::sql::parse_opt_id("created_by", Self::get(row, "created_by")?)?,
-                    expires_at: Self::get(row, "expires_at")?,
-                    last_used_at: Self::get(row, "last_used_at")?,
-                    revoked_at: Self::get(row, "revoked_at")?,
-                    revoked_by: $crate::sql::parse_opt_id("revoked_by", Self::get(row, "revoked_by")?)?,
+            fn token_row(row: &DbRow) -> StoreResult<TokenRecord> {
+                Ok(TokenRecord {
+                    id: parse_id("id", &get::<String>(row, "id")?)?,
+                    tenant_id: parse_id("tenant_id", &get::<String>(row, "tenant_id")?)?,
+                    user_id: parse_id("user_id", &get::<String>(row, "user_id")?)?,
+                    kind: parse_kind(&get::<String>(row, "kind")?)?,
+                    name: get(row, "name")?,
+                    comment: get(row, "comment")?,
+                    scopes: split_scopes(&get::<String>(row, "scopes")?),
+                    created_at: get(row, "created_at")?,
+                    created_by: parse_opt_id("created_by", get(row, "created_by")?)?,
+                    expires_at: get(row, "expires_at")?,
+                    last_used_at: get(row, "last_used_at")?,
+                    revoked_at: get(row, "revoked_at")?,
+                    revoked_by: parse_opt_id("revoked_by", get(row, "revoked_by")?)?,
                 })
             }
 
-            fn signing_key_row(
-                row: &<$db as sqlx::Database>::Row,
-            ) -> $crate::StoreResult<$crate::SigningKeyRecord> {
-                Ok($crate::SigningKeyRecord {
-                    kid: Self::get(row, "kid")?,
-                    algorithm: Self::get(row, "algorithm")?,
-                    private_key: Self::get(row, "private_key")?,
-                    public_key: Self::get(row, "public_key")?,
-                    created_at: Self::get(row, "created_at")?,
-                    retired_at: Self::get(row, "retired_at")?,
+            fn signing_key_row(row: &DbRow) -> StoreResult<SigningKeyRecord> {
+                Ok(SigningKeyRecord {
+                    kid: get(row, "kid")?,
+                    algorithm: get(row, "algorithm")?,
+                    private_key: get(row, "private_key")?,
+                    public_key: get(row, "public_key")?,
+                    created_at: get(row, "created_at")?,
+                    retired_at: get(row, "retired_at")?,
                 })
             }
 
-            fn audit_row(row: &<$db as sqlx::Database>::Row) -> $crate::StoreResult<$crate::AuditRecord> {
-                Ok($crate::AuditRecord {
-                    id: Self::get(row, "id")?,
-                    at: Self::get(row, "at")?,
-                    tenant_id: $crate::sql::parse_opt_id("tenant_id", Self::get(row, "tenant_id")?)?,
-                    actor_id: $crate::sql::parse_opt_id("actor_id", Self::get(row, "actor_id")?)?,
-                    actor_name: Self::get(row, "actor_name")?,
-                    action: Self::get(row, "action")?,
-                    target_type: Self::get(row, "target_type")?,
-                    target_id: Self::get(row, "target_id")?,
-                    target_name: Self::get(row, "target_name")?,
-                    outcome: Self::get(row, "outcome")?,
-                    client_addr: Self::get(row, "client_addr")?,
-                    details: $crate::sql::details_from_text(&Self::get::<String>(row, "details")?)?,
+            fn audit_row(row: &DbRow) -> StoreResult<AuditRecord> {
+                Ok(AuditRecord {
+                    id: get(row, "id")?,
+                    at: get(row, "at")?,
+                    tenant_id: parse_opt_id("tenant_id", get(row, "tenant_id")?)?,
+                    actor_id: parse_opt_id("actor_id", get(row, "actor_id")?)?,
+                    actor_name: get(row, "actor_name")?,
+                    action: get(row, "action")?,
+                    target_type: get(row, "target_type")?,
+                    target_id: get(row, "target_id")?,
+                    target_name: get(row, "target_name")?,
+                    outcome: get(row, "outcome")?,
+                    client_addr: get(row, "client_addr")?,
+                    details: details_from_text(&get::<String>(row, "details")?)?,
                 })
             }
 
             /// Records a revocation unless the token has one already (the first one stays).
             async fn insert_revocation(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                token: jeton_core::TokenId,
+                conn: &mut DbConnection,
+                token: TokenId,
                 expires_at: i64,
                 revoked_at: i64,
-            ) -> $crate::StoreResult<()> {
+            ) -> StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO revocations (token_id, expires_at, revoked_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (token_id) DO NOTHING",
+                    "INSERT INTO revocations (token_id, expires_at, revoked_at) \
+                         VALUES ($1, $2, $3) \
+                         ON CONFLICT (token_id) DO NOTHING",
                 )
                 .bind(token.to_string())
                 .bind(expires_at)
                 .bind(revoked_at)
                 .execute(conn)
                 .await
-                .map_err(Self::fail)?;
+                .map_err(fail)?;
                 Ok(())
             }
 
             /// Fails with `NotFound` when a write touched no row.
-            fn found(result: <$db as sqlx::Database>::QueryResult) -> $crate::StoreResult<()> {
+            fn found(result: DbQueryResult) -> StoreResult<()> {
                 if result.rows_affected() == 0 {
-                    Err($crate::StoreError::NotFound)
+                    Err(StoreError::NotFound)
                 } else {
                     Ok(())
                 }
             }
-        }
 
-        #[async_trait::async_trait]
-        impl $crate::Store for $store {
-            async fn migrate(&self) -> $crate::StoreResult<()> {
-                $migrate(&self.pool).await
-            }
+            #[async_trait]
+            impl Store for super::$store {
+                async fn migrate(&self) -> StoreResult<()> {
+                    super::$migrate(&self.pool).await
+                }
 
-            async fn ping(&self) -> $crate::StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(Self::fail)?;
-                Ok(())
-            }
+                async fn ping(&self) -> StoreResult<()> {
+                    sqlx::query("SELECT 1")
+                        .execute(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                    Ok(())
+                }
 
-            fn backend(&self) -> &'static str {
-                $backend
-            }
+                fn backend(&self) -> &'static str {
+                    $backend
+                }
 
-            // ---- settings ----
+                // ---- settings ----
 
-            async fn get_setting(&self, key: &str) -> $crate::StoreResult<Option<String>> {
-                sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(Self::fail)
-            }
+                async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
+                    sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(fail)
+                }
 
-            async fn init_setting(&self, key: &str, value: &str) -> $crate::StoreResult<String> {
-                sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String> {
+                    sqlx::query(
+                        "INSERT INTO settings (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO NOTHING",
+                    )
                     .bind(key)
                     .bind(value)
                     .execute(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                // Settings are never changed once stored, so this reads the winner's value.
-                sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                    .bind(key)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(Self::fail)
-            }
+                    .map_err(fail)?;
+                    // Settings are never changed once stored, so this reads the winner's value.
+                    sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                        .bind(key)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(fail)
+                }
 
-            // ---- tenants ----
+                // ---- tenants ----
 
-            async fn create_tenant(&self, tenant: &$crate::TenantRecord) -> $crate::StoreResult<()> {
-                sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
-                    .bind(tenant.id.to_string())
-                    .bind(&tenant.name)
-                    .bind(tenant.created_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|err| Self::conflict(err, "tenant"))?;
-                Ok(())
-            }
+                async fn create_tenant(&self, tenant: &TenantRecord) -> StoreResult<()> {
+                    sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+                        .bind(tenant.id.to_string())
+                        .bind(&tenant.name)
+                        .bind(tenant.created_at)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|err| conflict(err, "tenant"))?;
+                    Ok(())
+                }
 
-            async fn get_tenant(
-                &self,
-                id: jeton_core::TenantId,
-            ) -> $crate::StoreResult<Option<$crate::TenantRecord>> {
-                let row = sqlx::query(concat!("SELECT ", $crate::sql::tenant_columns!(), " FROM tenants WHERE id = $1"))
+                async fn get_tenant(&self, id: TenantId) -> StoreResult<Option<TenantRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        tenant_columns!(),
+                        " FROM tenants WHERE id = $1"
+                    ))
                     .bind(id.to_string())
                     .fetch_optional(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                row.as_ref().map(Self::tenant_row).transpose()
-            }
+                    .map_err(fail)?;
+                    row.as_ref().map(tenant_row).transpose()
+                }
 
-            async fn get_tenant_by_name(&self, name: &str) -> $crate::StoreResult<Option<$crate::TenantRecord>> {
-                let row = sqlx::query(concat!("SELECT ", $crate::sql::tenant_columns!(), " FROM tenants WHERE name = $1"))
+                async fn get_tenant_by_name(
+                    &self,
+                    name: &str,
+                ) -> StoreResult<Option<TenantRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        tenant_columns!(),
+                        " FROM tenants WHERE name = $1"
+                    ))
                     .bind(name)
                     .fetch_optional(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                row.as_ref().map(Self::tenant_row).transpose()
-            }
+                    .map_err(fail)?;
+                    row.as_ref().map(tenant_row).transpose()
+                }
 
-            async fn list_tenants(&self) -> $crate::StoreResult<Vec<$crate::TenantRecord>> {
-                let rows = sqlx::query(concat!("SELECT ", $crate::sql::tenant_columns!(), " FROM tenants ORDER BY name"))
+                async fn list_tenants(&self) -> StoreResult<Vec<TenantRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        tenant_columns!(),
+                        " FROM tenants ORDER BY name"
+                    ))
                     .fetch_all(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                rows.iter().map(Self::tenant_row).collect()
-            }
+                    .map_err(fail)?;
+                    rows.iter().map(tenant_row).collect()
+                }
 
-            async fn delete_tenant(&self, id: jeton_core::TenantId) -> $crate::StoreResult<()> {
-                // Users, roles, memberships and tokens go with it (ON DELETE CASCADE).
-                let result = sqlx::query("DELETE FROM tenants WHERE id = $1")
-                    .bind(id.to_string())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(Self::fail)?;
-                Self::found(result)
-            }
-
-            // ---- users ----
-
-            async fn create_user(&self, user: &$crate::UserRecord) -> $crate::StoreResult<()> {
-                sqlx::query(concat!(
-                    "INSERT INTO users (", $crate::sql::user_columns!(), ") ",
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ))
-                .bind(user.id.to_string())
-                .bind(user.tenant_id.to_string())
-                .bind(&user.username)
-                .bind(&user.password_hash)
-                .bind(user.access_level.as_str())
-                .bind(user.active)
-                .bind(user.token_max_secs)
-                .bind(user.created_at)
-                .bind(user.updated_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|err| Self::conflict(err, "username"))?;
-                Ok(())
-            }
-
-            async fn get_user(&self, id: jeton_core::UserId) -> $crate::StoreResult<Option<$crate::UserRecord>> {
-                let row = sqlx::query(concat!("SELECT ", $crate::sql::user_columns!(), " FROM users WHERE id = $1"))
-                    .bind(id.to_string())
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(Self::fail)?;
-                row.as_ref().map(Self::user_row).transpose()
-            }
-
-            async fn get_user_by_name(&self, username: &str) -> $crate::StoreResult<Option<$crate::UserRecord>> {
-                let row =
-                    sqlx::query(concat!("SELECT ", $crate::sql::user_columns!(), " FROM users WHERE username = $1"))
-                        .bind(username)
-                        .fetch_optional(&self.pool)
+                async fn delete_tenant(&self, id: TenantId) -> StoreResult<()> {
+                    // Users, roles, memberships and tokens go with it (ON DELETE CASCADE).
+                    let result = sqlx::query("DELETE FROM tenants WHERE id = $1")
+                        .bind(id.to_string())
+                        .execute(&self.pool)
                         .await
-                        .map_err(Self::fail)?;
-                row.as_ref().map(Self::user_row).transpose()
-            }
-
-            async fn list_users(
-                &self,
-                tenant: Option<jeton_core::TenantId>,
-                after_username: Option<&str>,
-                limit: u32,
-            ) -> $crate::StoreResult<Vec<$crate::UserRecord>> {
-                let mut query = sqlx::QueryBuilder::<$db>::new(concat!(
-                    "SELECT ", $crate::sql::user_columns!(), " FROM users WHERE 1 = 1"
-                ));
-                if let Some(tenant) = tenant {
-                    query.push(" AND tenant_id = ").push_bind(tenant.to_string());
+                        .map_err(fail)?;
+                    found(result)
                 }
-                if let Some(after) = after_username {
-                    query.push(" AND username > ").push_bind(after.to_string());
-                }
-                query.push(" ORDER BY username LIMIT ").push_bind(i64::from(limit));
-                let rows = query.build().fetch_all(&self.pool).await.map_err(Self::fail)?;
-                rows.iter().map(Self::user_row).collect()
-            }
 
-            async fn all_users(&self) -> $crate::StoreResult<Vec<$crate::UserRecord>> {
-                let rows = sqlx::query(concat!("SELECT ", $crate::sql::user_columns!(), " FROM users ORDER BY username"))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(Self::fail)?;
-                rows.iter().map(Self::user_row).collect()
-            }
+                // ---- users ----
 
-            async fn update_user(&self, user: &$crate::UserRecord) -> $crate::StoreResult<()> {
-                let result = sqlx::query(
-                    "UPDATE users SET username = $2, password_hash = $3, access_level = $4, active = $5, \
-                     token_max_secs = $6, updated_at = $7 WHERE id = $1",
-                )
-                .bind(user.id.to_string())
-                .bind(&user.username)
-                .bind(&user.password_hash)
-                .bind(user.access_level.as_str())
-                .bind(user.active)
-                .bind(user.token_max_secs)
-                .bind(user.updated_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|err| Self::conflict(err, "username"))?;
-                Self::found(result)
-            }
-
-            async fn delete_user(&self, id: jeton_core::UserId) -> $crate::StoreResult<()> {
-                // Tokens and memberships go with it (ON DELETE CASCADE).
-                let result = sqlx::query("DELETE FROM users WHERE id = $1")
-                    .bind(id.to_string())
+                async fn create_user(&self, user: &UserRecord) -> StoreResult<()> {
+                    sqlx::query(concat!(
+                        "INSERT INTO users (",
+                        user_columns!(),
+                        ") ",
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ))
+                    .bind(user.id.to_string())
+                    .bind(user.tenant_id.to_string())
+                    .bind(&user.username)
+                    .bind(&user.password_hash)
+                    .bind(user.access_level.as_str())
+                    .bind(user.active)
+                    .bind(user.token_max_secs)
+                    .bind(user.created_at)
+                    .bind(user.updated_at)
                     .execute(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                Self::found(result)
-            }
+                    .map_err(|err| conflict(err, "username"))?;
+                    Ok(())
+                }
 
-            // ---- roles ----
-
-            async fn create_role(&self, role: &$crate::RoleRecord) -> $crate::StoreResult<()> {
-                sqlx::query(concat!(
-                    "INSERT INTO roles (", $crate::sql::role_columns!(), ") VALUES ($1, $2, $3, $4, $5)"
-                ))
-                .bind(role.id.to_string())
-                .bind(role.tenant_id.to_string())
-                .bind(&role.name)
-                .bind(role.token_max_secs)
-                .bind(role.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|err| Self::conflict(err, "role"))?;
-                Ok(())
-            }
-
-            async fn get_role(&self, id: jeton_core::RoleId) -> $crate::StoreResult<Option<$crate::RoleRecord>> {
-                let row = sqlx::query(concat!("SELECT ", $crate::sql::role_columns!(), " FROM roles WHERE id = $1"))
+                async fn get_user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users WHERE id = $1"
+                    ))
                     .bind(id.to_string())
                     .fetch_optional(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                row.as_ref().map(Self::role_row).transpose()
-            }
-
-            async fn get_role_by_name(
-                &self,
-                tenant: jeton_core::TenantId,
-                name: &str,
-            ) -> $crate::StoreResult<Option<$crate::RoleRecord>> {
-                let row = sqlx::query(concat!(
-                    "SELECT ", $crate::sql::role_columns!(), " FROM roles WHERE tenant_id = $1 AND name = $2"
-                ))
-                .bind(tenant.to_string())
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(Self::fail)?;
-                row.as_ref().map(Self::role_row).transpose()
-            }
-
-            async fn list_roles(
-                &self,
-                tenant: Option<jeton_core::TenantId>,
-            ) -> $crate::StoreResult<Vec<$crate::RoleRecord>> {
-                let mut query = sqlx::QueryBuilder::<$db>::new(concat!(
-                    "SELECT ", $crate::sql::role_columns!(), " FROM roles"
-                ));
-                if let Some(tenant) = tenant {
-                    query.push(" WHERE tenant_id = ").push_bind(tenant.to_string());
+                    .map_err(fail)?;
+                    row.as_ref().map(user_row).transpose()
                 }
-                query.push(" ORDER BY name, tenant_id");
-                let rows = query.build().fetch_all(&self.pool).await.map_err(Self::fail)?;
-                rows.iter().map(Self::role_row).collect()
-            }
 
-            async fn set_role_token_max(
-                &self,
-                id: jeton_core::RoleId,
-                max_secs: Option<i64>,
-            ) -> $crate::StoreResult<()> {
-                let result = sqlx::query("UPDATE roles SET token_max_secs = $2 WHERE id = $1")
-                    .bind(id.to_string())
-                    .bind(max_secs)
+                async fn get_user_by_name(
+                    &self,
+                    username: &str,
+                ) -> StoreResult<Option<UserRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users WHERE username = $1"
+                    ))
+                    .bind(username)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    row.as_ref().map(user_row).transpose()
+                }
+
+                async fn list_users(
+                    &self,
+                    tenant: Option<TenantId>,
+                    after_username: Option<&str>,
+                    limit: u32,
+                ) -> StoreResult<Vec<UserRecord>> {
+                    let mut query = QueryBuilder::<Db>::new(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users WHERE 1 = 1"
+                    ));
+                    if let Some(tenant) = tenant {
+                        query
+                            .push(" AND tenant_id = ")
+                            .push_bind(tenant.to_string());
+                    }
+                    if let Some(after) = after_username {
+                        query.push(" AND username > ").push_bind(after.to_string());
+                    }
+                    query
+                        .push(" ORDER BY username LIMIT ")
+                        .push_bind(i64::from(limit));
+                    let rows = query.build().fetch_all(&self.pool).await.map_err(fail)?;
+                    rows.iter().map(user_row).collect()
+                }
+
+                async fn all_users(&self) -> StoreResult<Vec<UserRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users ORDER BY username"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    rows.iter().map(user_row).collect()
+                }
+
+                async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
+                    let result = sqlx::query(
+                        "UPDATE users SET username = $2, password_hash = $3, access_level = $4, \
+         active = $5, \
+                             token_max_secs = $6, updated_at = $7 WHERE id = $1",
+                    )
+                    .bind(user.id.to_string())
+                    .bind(&user.username)
+                    .bind(&user.password_hash)
+                    .bind(user.access_level.as_str())
+                    .bind(user.active)
+                    .bind(user.token_max_secs)
+                    .bind(user.updated_at)
                     .execute(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                Self::found(result)
-            }
+                    .map_err(|err| conflict(err, "username"))?;
+                    found(result)
+                }
 
-            async fn delete_role(&self, id: jeton_core::RoleId) -> $crate::StoreResult<()> {
-                // Memberships go with it (ON DELETE CASCADE).
-                let result = sqlx::query("DELETE FROM roles WHERE id = $1")
-                    .bind(id.to_string())
+                async fn delete_user(&self, id: UserId) -> StoreResult<()> {
+                    // Tokens and memberships go with it (ON DELETE CASCADE).
+                    let result = sqlx::query("DELETE FROM users WHERE id = $1")
+                        .bind(id.to_string())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                    found(result)
+                }
+
+                // ---- roles ----
+
+                async fn create_role(&self, role: &RoleRecord) -> StoreResult<()> {
+                    sqlx::query(concat!(
+                        "INSERT INTO roles (",
+                        role_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5)"
+                    ))
+                    .bind(role.id.to_string())
+                    .bind(role.tenant_id.to_string())
+                    .bind(&role.name)
+                    .bind(role.token_max_secs)
+                    .bind(role.created_at)
                     .execute(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                Self::found(result)
-            }
+                    .map_err(|err| conflict(err, "role"))?;
+                    Ok(())
+                }
 
-            async fn add_role_member(
-                &self,
-                role: jeton_core::RoleId,
-                user: jeton_core::UserId,
-            ) -> $crate::StoreResult<()> {
-                // A missing role or user breaks a foreign key: NotFound.
-                sqlx::query(
-                    "INSERT INTO role_members (role_id, user_id) VALUES ($1, $2) \
-                     ON CONFLICT (role_id, user_id) DO NOTHING",
-                )
-                .bind(role.to_string())
-                .bind(user.to_string())
-                .execute(&self.pool)
-                .await
-                .map_err(Self::fail)?;
-                Ok(())
-            }
+                async fn get_role(&self, id: RoleId) -> StoreResult<Option<RoleRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        role_columns!(),
+                        " FROM roles WHERE id = $1"
+                    ))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    row.as_ref().map(role_row).transpose()
+                }
 
-            async fn remove_role_member(
-                &self,
-                role: jeton_core::RoleId,
-                user: jeton_core::UserId,
-            ) -> $crate::StoreResult<()> {
-                let result = sqlx::query("DELETE FROM role_members WHERE role_id = $1 AND user_id = $2")
+                async fn get_role_by_name(
+                    &self,
+                    tenant: TenantId,
+                    name: &str,
+                ) -> StoreResult<Option<RoleRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        role_columns!(),
+                        " FROM roles WHERE tenant_id = $1 AND name = $2"
+                    ))
+                    .bind(tenant.to_string())
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    row.as_ref().map(role_row).transpose()
+                }
+
+                async fn list_roles(
+                    &self,
+                    tenant: Option<TenantId>,
+                ) -> StoreResult<Vec<RoleRecord>> {
+                    let mut query =
+                        QueryBuilder::<Db>::new(concat!("SELECT ", role_columns!(), " FROM roles"));
+                    if let Some(tenant) = tenant {
+                        query
+                            .push(" WHERE tenant_id = ")
+                            .push_bind(tenant.to_string());
+                    }
+                    query.push(" ORDER BY name, tenant_id");
+                    let rows = query.build().fetch_all(&self.pool).await.map_err(fail)?;
+                    rows.iter().map(role_row).collect()
+                }
+
+                async fn set_role_token_max(
+                    &self,
+                    id: RoleId,
+                    max_secs: Option<i64>,
+                ) -> StoreResult<()> {
+                    let result = sqlx::query("UPDATE roles SET token_max_secs = $2 WHERE id = $1")
+                        .bind(id.to_string())
+                        .bind(max_secs)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                    found(result)
+                }
+
+                async fn delete_role(&self, id: RoleId) -> StoreResult<()> {
+                    // Memberships go with it (ON DELETE CASCADE).
+                    let result = sqlx::query("DELETE FROM roles WHERE id = $1")
+                        .bind(id.to_string())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                    found(result)
+                }
+
+                async fn add_role_member(&self, role: RoleId, user: UserId) -> StoreResult<()> {
+                    // A missing role or user breaks a foreign key: NotFound.
+                    sqlx::query(
+                        "INSERT INTO role_members (role_id, user_id) VALUES ($1, $2) \
+                             ON CONFLICT (role_id, user_id) DO NOTHING",
+                    )
                     .bind(role.to_string())
                     .bind(user.to_string())
                     .execute(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                Self::found(result)
-            }
-
-            async fn roles_of_user(&self, user: jeton_core::UserId) -> $crate::StoreResult<Vec<$crate::RoleRecord>> {
-                let rows = sqlx::query(concat!(
-                    "SELECT ", $crate::sql::role_columns!(), " FROM roles ",
-                    "WHERE id IN (SELECT role_id FROM role_members WHERE user_id = $1) ORDER BY name"
-                ))
-                .bind(user.to_string())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(Self::fail)?;
-                rows.iter().map(Self::role_row).collect()
-            }
-
-            async fn members_of_role(&self, role: jeton_core::RoleId) -> $crate::StoreResult<Vec<$crate::UserRecord>> {
-                let rows = sqlx::query(concat!(
-                    "SELECT ", $crate::sql::user_columns!(), " FROM users ",
-                    "WHERE id IN (SELECT user_id FROM role_members WHERE role_id = $1) ORDER BY username"
-                ))
-                .bind(role.to_string())
-                .fetch_all(&self.pool)
-                .await
-                .map_err(Self::fail)?;
-                rows.iter().map(Self::user_row).collect()
-            }
-
-            // ---- tokens ----
-
-            async fn insert_token(&self, token: &$crate::TokenRecord, now: i64) -> $crate::StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err(Self::fail)?;
-                let lock_owner: Option<&'static str> = $lock_owner;
-                if let Some(lock_owner) = lock_owner {
-                    sqlx::query(lock_owner)
-                        .bind(token.user_id.to_string())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(Self::fail)?;
+                    .map_err(fail)?;
+                    Ok(())
                 }
-                // The name check and the insert are one statement: nothing can come between them.
-                let result = sqlx::query(concat!(
-                    "INSERT INTO tokens (", $crate::sql::token_columns!(), ") ",
-                    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 ",
-                    "WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE user_id = $3 AND name = $5 ",
-                    "AND revoked_at IS NULL AND expires_at > $14)"
-                ))
-                .bind(token.id.to_string())
-                .bind(token.tenant_id.to_string())
-                .bind(token.user_id.to_string())
-                .bind(token.kind.as_str())
-                .bind(&token.name)
-                .bind(&token.comment)
-                .bind($crate::sql::join_scopes(&token.scopes))
-                .bind(token.created_at)
-                .bind(token.created_by.map(|id| id.to_string()))
-                .bind(token.expires_at)
-                .bind(token.last_used_at)
-                .bind(token.revoked_at)
-                .bind(token.revoked_by.map(|id| id.to_string()))
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(|err| Self::conflict(err, "token"))?;
-                if result.rows_affected() == 0 {
-                    return Err($crate::StoreError::Conflict("token name".to_string()));
-                }
-                tx.commit().await.map_err(Self::fail)
-            }
 
-            async fn get_token(&self, id: jeton_core::TokenId) -> $crate::StoreResult<Option<$crate::TokenRecord>> {
-                let row = sqlx::query(concat!("SELECT ", $crate::sql::token_columns!(), " FROM tokens WHERE id = $1"))
+                async fn remove_role_member(&self, role: RoleId, user: UserId) -> StoreResult<()> {
+                    let result =
+                        sqlx::query("DELETE FROM role_members WHERE role_id = $1 AND user_id = $2")
+                            .bind(role.to_string())
+                            .bind(user.to_string())
+                            .execute(&self.pool)
+                            .await
+                            .map_err(fail)?;
+                    found(result)
+                }
+
+                async fn roles_of_user(&self, user: UserId) -> StoreResult<Vec<RoleRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        role_columns!(),
+                        " FROM roles ",
+                        "WHERE id IN (SELECT role_id FROM role_members WHERE user_id = $1) ",
+                        "ORDER BY name"
+                    ))
+                    .bind(user.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    rows.iter().map(role_row).collect()
+                }
+
+                async fn members_of_role(&self, role: RoleId) -> StoreResult<Vec<UserRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        user_columns!(),
+                        " FROM users ",
+                        "WHERE id IN (SELECT user_id FROM role_members WHERE role_id = $1) ",
+                        "ORDER BY username"
+                    ))
+                    .bind(role.to_string())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    rows.iter().map(user_row).collect()
+                }
+
+                // ---- tokens ----
+
+                async fn insert_token(&self, token: &TokenRecord, now: i64) -> StoreResult<()> {
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    if let Some(lock_owner) = LOCK_OWNER {
+                        sqlx::query(lock_owner)
+                            .bind(token.user_id.to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(fail)?;
+                    }
+                    // The name check and the insert are one statement: nothing comes between them.
+                    let result = sqlx::query(concat!(
+                        "INSERT INTO tokens (",
+                        token_columns!(),
+                        ") ",
+                        "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 ",
+                        "WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE user_id = $3 AND name = $5 ",
+                        "AND revoked_at IS NULL AND expires_at > $14)"
+                    ))
+                    .bind(token.id.to_string())
+                    .bind(token.tenant_id.to_string())
+                    .bind(token.user_id.to_string())
+                    .bind(token.kind.as_str())
+                    .bind(&token.name)
+                    .bind(&token.comment)
+                    .bind(join_scopes(&token.scopes))
+                    .bind(token.created_at)
+                    .bind(token.created_by.map(|id| id.to_string()))
+                    .bind(token.expires_at)
+                    .bind(token.last_used_at)
+                    .bind(token.revoked_at)
+                    .bind(token.revoked_by.map(|id| id.to_string()))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| conflict(err, "token"))?;
+                    if result.rows_affected() == 0 {
+                        return Err(StoreError::Conflict("token name".to_string()));
+                    }
+                    tx.commit().await.map_err(fail)
+                }
+
+                async fn get_token(&self, id: TokenId) -> StoreResult<Option<TokenRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        token_columns!(),
+                        " FROM tokens WHERE id = $1"
+                    ))
                     .bind(id.to_string())
                     .fetch_optional(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                row.as_ref().map(Self::token_row).transpose()
-            }
+                    .map_err(fail)?;
+                    row.as_ref().map(token_row).transpose()
+                }
 
-            async fn find_active_token(
-                &self,
-                user: jeton_core::UserId,
-                name: &str,
-                now: i64,
-            ) -> $crate::StoreResult<Option<$crate::TokenRecord>> {
-                let row = sqlx::query(concat!(
-                    "SELECT ", $crate::sql::token_columns!(), " FROM tokens ",
-                    "WHERE user_id = $1 AND name = $2 AND revoked_at IS NULL AND expires_at > $3 ",
-                    "ORDER BY id DESC LIMIT 1"
-                ))
-                .bind(user.to_string())
-                .bind(name)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(Self::fail)?;
-                row.as_ref().map(Self::token_row).transpose()
-            }
-
-            async fn list_tokens(&self, filter: &$crate::TokenFilter) -> $crate::StoreResult<Vec<$crate::TokenRecord>> {
-                let mut query = sqlx::QueryBuilder::<$db>::new(concat!(
-                    "SELECT ", $crate::sql::token_columns!(), " FROM tokens WHERE 1 = 1"
-                ));
-                if let Some(tenant) = filter.tenant_id {
-                    query.push(" AND tenant_id = ").push_bind(tenant.to_string());
-                }
-                if let Some(user) = filter.user_id {
-                    query.push(" AND user_id = ").push_bind(user.to_string());
-                }
-                if let Some(kind) = filter.kind {
-                    query.push(" AND kind = ").push_bind(kind.as_str());
-                }
-                if !filter.include_inactive {
-                    query.push(" AND revoked_at IS NULL AND expires_at > ").push_bind(filter.now);
-                }
-                if let Some(before) = filter.before {
-                    query.push(" AND id < ").push_bind(before.to_string());
-                }
-                query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit));
-                let rows = query.build().fetch_all(&self.pool).await.map_err(Self::fail)?;
-                rows.iter().map(Self::token_row).collect()
-            }
-
-            async fn set_token_comment(&self, id: jeton_core::TokenId, comment: &str) -> $crate::StoreResult<()> {
-                let result = sqlx::query("UPDATE tokens SET comment = $2 WHERE id = $1")
-                    .bind(id.to_string())
-                    .bind(comment)
-                    .execute(&self.pool)
+                async fn find_active_token(
+                    &self,
+                    user: UserId,
+                    name: &str,
+                    now: i64,
+                ) -> StoreResult<Option<TokenRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        token_columns!(),
+                        " FROM tokens ",
+                        "WHERE user_id = $1 AND name = $2 ",
+                        "AND revoked_at IS NULL AND expires_at > $3 ",
+                        "ORDER BY id DESC LIMIT 1"
+                    ))
+                    .bind(user.to_string())
+                    .bind(name)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
                     .await
-                    .map_err(Self::fail)?;
-                Self::found(result)
-            }
+                    .map_err(fail)?;
+                    row.as_ref().map(token_row).transpose()
+                }
 
-            async fn revoke_token(
-                &self,
-                id: jeton_core::TokenId,
-                by: Option<jeton_core::UserId>,
-                at: i64,
-            ) -> $crate::StoreResult<$crate::TokenRecord> {
-                // Writes come first in each transaction, so SQLite takes its write lock at the start.
-                let mut tx = self.pool.begin().await.map_err(Self::fail)?;
-                sqlx::query(
-                    "UPDATE tokens SET revoked_at = $2, revoked_by = $3 WHERE id = $1 AND revoked_at IS NULL",
-                )
-                .bind(id.to_string())
-                .bind(at)
-                .bind(by.map(|id| id.to_string()))
-                .execute(&mut *tx)
-                .await
-                .map_err(Self::fail)?;
-                let row = sqlx::query(concat!("SELECT ", $crate::sql::token_columns!(), " FROM tokens WHERE id = $1"))
+                async fn list_tokens(&self, filter: &TokenFilter) -> StoreResult<Vec<TokenRecord>> {
+                    let mut query = QueryBuilder::<Db>::new(concat!(
+                        "SELECT ",
+                        token_columns!(),
+                        " FROM tokens WHERE 1 = 1"
+                    ));
+                    if let Some(tenant) = filter.tenant_id {
+                        query
+                            .push(" AND tenant_id = ")
+                            .push_bind(tenant.to_string());
+                    }
+                    if let Some(user) = filter.user_id {
+                        query.push(" AND user_id = ").push_bind(user.to_string());
+                    }
+                    if let Some(kind) = filter.kind {
+                        query.push(" AND kind = ").push_bind(kind.as_str());
+                    }
+                    if !filter.include_inactive {
+                        query
+                            .push(" AND revoked_at IS NULL AND expires_at > ")
+                            .push_bind(filter.now);
+                    }
+                    if let Some(before) = filter.before {
+                        query.push(" AND id < ").push_bind(before.to_string());
+                    }
+                    query
+                        .push(" ORDER BY id DESC LIMIT ")
+                        .push_bind(i64::from(filter.limit));
+                    let rows = query.build().fetch_all(&self.pool).await.map_err(fail)?;
+                    rows.iter().map(token_row).collect()
+                }
+
+                async fn set_token_comment(&self, id: TokenId, comment: &str) -> StoreResult<()> {
+                    let result = sqlx::query("UPDATE tokens SET comment = $2 WHERE id = $1")
+                        .bind(id.to_string())
+                        .bind(comment)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                    found(result)
+                }
+
+                async fn revoke_token(
+                    &self,
+                    id: TokenId,
+                    by: Option<UserId>,
+                    at: i64,
+                ) -> StoreResult<TokenRecord> {
+                    // Writes come first in each transaction: SQLite takes its write lock at once.
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    sqlx::query(
+                        "UPDATE tokens SET revoked_at = $2, revoked_by = $3 \
+         WHERE id = $1 AND revoked_at IS NULL",
+                    )
+                    .bind(id.to_string())
+                    .bind(at)
+                    .bind(by.map(|id| id.to_string()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        token_columns!(),
+                        " FROM tokens WHERE id = $1"
+                    ))
                     .bind(id.to_string())
                     .fetch_optional(&mut *tx)
                     .await
-                    .map_err(Self::fail)?
-                    .ok_or($crate::StoreError::NotFound)?;
-                let token = Self::token_row(&row)?;
-                Self::insert_revocation(&mut *tx, token.id, token.expires_at, token.revoked_at.unwrap_or(at)).await?;
-                tx.commit().await.map_err(Self::fail)?;
-                Ok(token)
-            }
-
-            async fn revoke_user_tokens(
-                &self,
-                user: jeton_core::UserId,
-                by: Option<jeton_core::UserId>,
-                at: i64,
-            ) -> $crate::StoreResult<Vec<$crate::Revocation>> {
-                let mut tx = self.pool.begin().await.map_err(Self::fail)?;
-                let rows = sqlx::query(
-                    "UPDATE tokens SET revoked_at = $2, revoked_by = $3 WHERE user_id = $1 AND revoked_at IS NULL \
-                     RETURNING id, expires_at",
-                )
-                .bind(user.to_string())
-                .bind(at)
-                .bind(by.map(|id| id.to_string()))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(Self::fail)?;
-                let mut revocations = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let revocation = $crate::Revocation {
-                        token_id: $crate::sql::parse_id("id", &Self::get::<String>(row, "id")?)?,
-                        expires_at: Self::get(row, "expires_at")?,
-                    };
-                    Self::insert_revocation(&mut *tx, revocation.token_id, revocation.expires_at, at).await?;
-                    revocations.push(revocation);
-                }
-                tx.commit().await.map_err(Self::fail)?;
-                Ok(revocations)
-            }
-
-            async fn delete_token(&self, id: jeton_core::TokenId, at: i64) -> $crate::StoreResult<$crate::TokenRecord> {
-                let mut tx = self.pool.begin().await.map_err(Self::fail)?;
-                let row = sqlx::query(concat!(
-                    "DELETE FROM tokens WHERE id = $1 RETURNING ", $crate::sql::token_columns!()
-                ))
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(Self::fail)?
-                .ok_or($crate::StoreError::NotFound)?;
-                let token = Self::token_row(&row)?;
-                Self::insert_revocation(&mut *tx, token.id, token.expires_at, token.revoked_at.unwrap_or(at)).await?;
-                tx.commit().await.map_err(Self::fail)?;
-                Ok(token)
-            }
-
-            async fn touch_tokens(&self, uses: &[(jeton_core::TokenId, i64)]) -> $crate::StoreResult<()> {
-                // The latest use per token, in id order: concurrent batches lock rows in the same
-                // order and cannot deadlock.
-                let mut latest = std::collections::BTreeMap::new();
-                for &(id, at) in uses {
-                    let entry = latest.entry(id).or_insert(at);
-                    *entry = (*entry).max(at);
-                }
-                if latest.is_empty() {
-                    return Ok(());
-                }
-                let mut tx = self.pool.begin().await.map_err(Self::fail)?;
-                for (id, at) in latest {
-                    sqlx::query(
-                        "UPDATE tokens SET last_used_at = $2 \
-                         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+                    .map_err(fail)?
+                    .ok_or(StoreError::NotFound)?;
+                    let token = token_row(&row)?;
+                    insert_revocation(
+                        &mut *tx,
+                        token.id,
+                        token.expires_at,
+                        token.revoked_at.unwrap_or(at),
                     )
+                    .await?;
+                    tx.commit().await.map_err(fail)?;
+                    Ok(token)
+                }
+
+                async fn revoke_user_tokens(
+                    &self,
+                    user: UserId,
+                    by: Option<UserId>,
+                    at: i64,
+                ) -> StoreResult<Vec<Revocation>> {
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    let rows = sqlx::query(
+                        "UPDATE tokens SET revoked_at = $2, revoked_by = $3 \
+         WHERE user_id = $1 AND revoked_at IS NULL \
+                             RETURNING id, expires_at",
+                    )
+                    .bind(user.to_string())
+                    .bind(at)
+                    .bind(by.map(|id| id.to_string()))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                    let mut revocations = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        let revocation = Revocation {
+                            token_id: parse_id("id", &get::<String>(row, "id")?)?,
+                            expires_at: get(row, "expires_at")?,
+                        };
+                        insert_revocation(&mut *tx, revocation.token_id, revocation.expires_at, at)
+                            .await?;
+                        revocations.push(revocation);
+                    }
+                    tx.commit().await.map_err(fail)?;
+                    Ok(revocations)
+                }
+
+                async fn delete_token(&self, id: TokenId, at: i64) -> StoreResult<TokenRecord> {
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    let row = sqlx::query(concat!(
+                        "DELETE FROM tokens WHERE id = $1 RETURNING ",
+                        token_columns!()
+                    ))
                     .bind(id.to_string())
-                    .bind(at)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await
-                    .map_err(Self::fail)?;
-                }
-                tx.commit().await.map_err(Self::fail)
-            }
-
-            async fn list_revocations(&self, now: i64) -> $crate::StoreResult<Vec<$crate::Revocation>> {
-                let rows = sqlx::query(
-                    "SELECT token_id, expires_at FROM revocations WHERE expires_at > $1 ORDER BY token_id",
-                )
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(Self::fail)?;
-                rows.iter()
-                    .map(|row| {
-                        Ok($crate::Revocation {
-                            token_id: $crate::sql::parse_id("token_id", &Self::get::<String>(row, "token_id")?)?,
-                            expires_at: Self::get(row, "expires_at")?,
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn purge_revocations(&self, now: i64) -> $crate::StoreResult<u64> {
-                let result = sqlx::query("DELETE FROM revocations WHERE expires_at <= $1")
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(Self::fail)?;
-                Ok(result.rows_affected())
-            }
-
-            // ---- signing keys ----
-
-            async fn insert_signing_key(&self, key: &$crate::SigningKeyRecord) -> $crate::StoreResult<()> {
-                sqlx::query(concat!(
-                    "INSERT INTO signing_keys (", $crate::sql::signing_key_columns!(), ") ",
-                    "VALUES ($1, $2, $3, $4, $5, $6)"
-                ))
-                .bind(&key.kid)
-                .bind(&key.algorithm)
-                .bind(&key.private_key)
-                .bind(&key.public_key)
-                .bind(key.created_at)
-                .bind(key.retired_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|err| Self::conflict(err, "signing key"))?;
-                Ok(())
-            }
-
-            async fn list_signing_keys(&self) -> $crate::StoreResult<Vec<$crate::SigningKeyRecord>> {
-                let rows = sqlx::query(concat!(
-                    "SELECT ", $crate::sql::signing_key_columns!(), " FROM signing_keys ",
-                    "ORDER BY created_at DESC, kid DESC"
-                ))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(Self::fail)?;
-                rows.iter().map(Self::signing_key_row).collect()
-            }
-
-            async fn retire_signing_key(&self, kid: &str, at: i64) -> $crate::StoreResult<()> {
-                // A key retired already keeps its first retirement time.
-                let result = sqlx::query("UPDATE signing_keys SET retired_at = COALESCE(retired_at, $2) WHERE kid = $1")
-                    .bind(kid)
-                    .bind(at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(Self::fail)?;
-                Self::found(result)
-            }
-
-            // ---- audit ----
-
-            async fn append_audit(&self, events: &[$crate::AuditRecord]) -> $crate::StoreResult<()> {
-                if events.is_empty() {
-                    return Ok(());
-                }
-                let mut tx = self.pool.begin().await.map_err(Self::fail)?;
-                for event in events {
-                    sqlx::query(
-                        "INSERT INTO audit_events (at, tenant_id, actor_id, actor_name, action, target_type, \
-                         target_id, target_name, outcome, client_addr, details) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    .map_err(fail)?
+                    .ok_or(StoreError::NotFound)?;
+                    let token = token_row(&row)?;
+                    insert_revocation(
+                        &mut *tx,
+                        token.id,
+                        token.expires_at,
+                        token.revoked_at.unwrap_or(at),
                     )
-                    .bind(event.at)
-                    .bind(event.tenant_id.map(|id| id.to_string()))
-                    .bind(event.actor_id.map(|id| id.to_string()))
-                    .bind(&event.actor_name)
-                    .bind(&event.action)
-                    .bind(&event.target_type)
-                    .bind(&event.target_id)
-                    .bind(&event.target_name)
-                    .bind(&event.outcome)
-                    .bind(&event.client_addr)
-                    .bind($crate::sql::details_to_text(&event.details))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(Self::fail)?;
+                    .await?;
+                    tx.commit().await.map_err(fail)?;
+                    Ok(token)
                 }
-                tx.commit().await.map_err(Self::fail)
-            }
 
-            async fn list_audit(&self, filter: &$crate::AuditFilter) -> $crate::StoreResult<Vec<$crate::AuditRecord>> {
-                let mut query = sqlx::QueryBuilder::<$db>::new(concat!(
-                    "SELECT ", $crate::sql::audit_columns!(), " FROM audit_events WHERE 1 = 1"
-                ));
-                if let Some(tenant) = filter.tenant_id {
-                    query.push(" AND tenant_id = ").push_bind(tenant.to_string());
+                async fn touch_tokens(&self, uses: &[(TokenId, i64)]) -> StoreResult<()> {
+                    // The latest use per token, in id order: concurrent batches lock rows in the
+                    // same order and cannot deadlock.
+                    let mut latest = BTreeMap::new();
+                    for &(id, at) in uses {
+                        let entry = latest.entry(id).or_insert(at);
+                        *entry = (*entry).max(at);
+                    }
+                    if latest.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    for (id, at) in latest {
+                        sqlx::query(
+                            "UPDATE tokens SET last_used_at = $2 \
+                                 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+                        )
+                        .bind(id.to_string())
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                    }
+                    tx.commit().await.map_err(fail)
                 }
-                if let Some(user) = filter.user_id {
-                    let user = user.to_string();
-                    query.push(" AND (actor_id = ").push_bind(user.clone());
-                    query.push(" OR target_id = ").push_bind(user).push(")");
+
+                async fn list_revocations(&self, now: i64) -> StoreResult<Vec<Revocation>> {
+                    let rows = sqlx::query(
+                        "SELECT token_id, expires_at FROM revocations WHERE expires_at > $1 \
+         ORDER BY token_id",
+                    )
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(Revocation {
+                                token_id: parse_id("token_id", &get::<String>(row, "token_id")?)?,
+                                expires_at: get(row, "expires_at")?,
+                            })
+                        })
+                        .collect()
                 }
-                if let Some(action) = &filter.action {
-                    // A prefix test rather than LIKE: LIKE reads `_` as a wildcard and ignores
-                    // case in SQLite.
-                    let prefix = format!("{action}.");
-                    query.push(" AND (action = ").push_bind(action.clone());
-                    query.push(" OR substr(action, 1, length(").push_bind(prefix.clone());
-                    query.push(")) = ").push_bind(prefix).push(")");
+
+                async fn purge_revocations(&self, now: i64) -> StoreResult<u64> {
+                    let result = sqlx::query("DELETE FROM revocations WHERE expires_at <= $1")
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                    Ok(result.rows_affected())
                 }
-                if let Some(since) = filter.since {
-                    query.push(" AND at >= ").push_bind(since);
+
+                // ---- signing keys ----
+
+                async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+                    sqlx::query(concat!(
+                        "INSERT INTO signing_keys (",
+                        signing_key_columns!(),
+                        ") ",
+                        "VALUES ($1, $2, $3, $4, $5, $6)"
+                    ))
+                    .bind(&key.kid)
+                    .bind(&key.algorithm)
+                    .bind(&key.private_key)
+                    .bind(&key.public_key)
+                    .bind(key.created_at)
+                    .bind(key.retired_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|err| conflict(err, "signing key"))?;
+                    Ok(())
                 }
-                if let Some(until) = filter.until {
-                    query.push(" AND at < ").push_bind(until);
+
+                async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        signing_key_columns!(),
+                        " FROM signing_keys ",
+                        "ORDER BY created_at DESC, kid DESC"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    rows.iter().map(signing_key_row).collect()
                 }
-                if let Some(before) = filter.before {
-                    query.push(" AND id < ").push_bind(before);
+
+                async fn retire_signing_key(&self, kid: &str, at: i64) -> StoreResult<()> {
+                    // A key retired already keeps its first retirement time.
+                    let result = sqlx::query(
+        "UPDATE signing_keys SET retired_at = COALESCE(retired_at, $2) WHERE kid = $1",
+        )
+                            .bind(kid)
+                            .bind(at)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(fail)?;
+                    found(result)
                 }
-                query.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(filter.limit));
-                let rows = query.build().fetch_all(&self.pool).await.map_err(Self::fail)?;
-                rows.iter().map(Self::audit_row).collect()
+
+                // ---- audit ----
+
+                async fn append_audit(&self, events: &[AuditRecord]) -> StoreResult<()> {
+                    if events.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    for event in events {
+                        sqlx::query(
+                            "INSERT INTO audit_events (at, tenant_id, actor_id, actor_name, \
+                             action, target_type, target_id, target_name, outcome, \
+                             client_addr, details) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        )
+                        .bind(event.at)
+                        .bind(event.tenant_id.map(|id| id.to_string()))
+                        .bind(event.actor_id.map(|id| id.to_string()))
+                        .bind(&event.actor_name)
+                        .bind(&event.action)
+                        .bind(&event.target_type)
+                        .bind(&event.target_id)
+                        .bind(&event.target_name)
+                        .bind(&event.outcome)
+                        .bind(&event.client_addr)
+                        .bind(details_to_text(&event.details))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                    }
+                    tx.commit().await.map_err(fail)
+                }
+
+                async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+                    let mut query = QueryBuilder::<Db>::new(concat!(
+                        "SELECT ",
+                        audit_columns!(),
+                        " FROM audit_events WHERE 1 = 1"
+                    ));
+                    if let Some(tenant) = filter.tenant_id {
+                        query
+                            .push(" AND tenant_id = ")
+                            .push_bind(tenant.to_string());
+                    }
+                    if let Some(user) = filter.user_id {
+                        let user = user.to_string();
+                        query.push(" AND (actor_id = ").push_bind(user.clone());
+                        query.push(" OR target_id = ").push_bind(user).push(")");
+                    }
+                    if let Some(action) = &filter.action {
+                        // A prefix test rather than LIKE: LIKE reads `_` as a wildcard and ignores
+                        // case in SQLite.
+                        let prefix = format!("{action}.");
+                        query.push(" AND (action = ").push_bind(action.clone());
+                        query
+                            .push(" OR substr(action, 1, length(")
+                            .push_bind(prefix.clone());
+                        query.push(")) = ").push_bind(prefix).push(")");
+                    }
+                    if let Some(since) = filter.since {
+                        query.push(" AND at >= ").push_bind(since);
+                    }
+                    if let Some(until) = filter.until {
+                        query.push(" AND at < ").push_bind(until);
+                    }
+                    if let Some(before) = filter.before {
+                        query.push(" AND id < ").push_bind(before);
+                    }
+                    query
+                        .push(" ORDER BY id DESC LIMIT ")
+                        .push_bind(i64::from(filter.limit));
+                    let rows = query.build().fetch_all(&self.pool).await.map_err(fail)?;
+                    rows.iter().map(audit_row).collect()
+                }
             }
         }
     };
@@ -990,7 +1132,9 @@ mod tests {
             ("sqlite", crate::sqlite::MIGRATIONS),
             ("postgres", crate::postgres::MIGRATIONS),
         ] {
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(folder);
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(folder);
             let mut on_disk: Vec<(String, String)> = std::fs::read_dir(&dir)
                 .unwrap()
                 .map(|entry| {
@@ -1002,9 +1146,14 @@ mod tests {
             on_disk.sort();
             let listed: Vec<(String, String)> = embedded
                 .iter()
-                .map(|&(version, description, sql)| (format!("{version:04}_{description}.sql"), sql.to_string()))
+                .map(|&(version, description, sql)| {
+                    (format!("{version:04}_{description}.sql"), sql.to_string())
+                })
                 .collect();
-            assert_eq!(listed, on_disk, "{folder}: the embedded list must match the folder");
+            assert_eq!(
+                listed, on_disk,
+                "{folder}: the embedded list must match the folder"
+            );
         }
     }
 
@@ -1017,11 +1166,26 @@ mod tests {
 
     #[test]
     fn unknown_values_are_internal_errors() {
-        assert!(matches!(parse_access_level("wizard"), Err(StoreError::Internal(_))));
-        assert!(matches!(parse_access_level("TenantAdmin"), Err(StoreError::Internal(_))));
-        assert_eq!(parse_access_level("tenant-admin").unwrap(), AccessLevel::TenantAdmin);
+        assert!(matches!(
+            parse_access_level("wizard"),
+            Err(StoreError::Internal(_))
+        ));
+        assert!(matches!(
+            parse_access_level("TenantAdmin"),
+            Err(StoreError::Internal(_))
+        ));
+        assert_eq!(
+            parse_access_level("tenant-admin").unwrap(),
+            AccessLevel::TenantAdmin
+        );
         assert!(matches!(parse_kind("jwt"), Err(StoreError::Internal(_))));
-        assert!(matches!(parse_id::<jeton_core::UserId>("id", "not-a-uuid"), Err(StoreError::Internal(_))));
-        assert!(matches!(details_from_text("{"), Err(StoreError::Internal(_))));
+        assert!(matches!(
+            parse_id::<jeton_core::UserId>("id", "not-a-uuid"),
+            Err(StoreError::Internal(_))
+        ));
+        assert!(matches!(
+            details_from_text("{"),
+            Err(StoreError::Internal(_))
+        ));
     }
 }

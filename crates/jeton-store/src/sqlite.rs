@@ -18,8 +18,11 @@ use crate::sql::{self, EmbeddedMigration};
 use crate::{StoreError, StoreResult};
 
 /// The migrations in `migrations/sqlite/`, embedded in the binary.
-pub(crate) const MIGRATIONS: &[EmbeddedMigration] =
-    &[(1, "init", include_str!("../migrations/sqlite/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[(
+    1,
+    "init",
+    include_str!("../migrations/sqlite/0001_init.sql"),
+)];
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| sql::migrator(MIGRATIONS));
 
@@ -55,15 +58,20 @@ impl SqliteStore {
         let pool_options = SqlitePoolOptions::new().acquire_timeout(WAIT);
         let pool_options = if is_in_memory(url) {
             // An in-memory database lives as long as a connection to it: keep exactly one.
-            pool_options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+            pool_options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
         } else {
             create_private_file(options.get_filename())?;
             pool_options.max_connections(MAX_CONNECTIONS)
         };
 
-        let pool = pool_options.connect_with(options).await.map_err(|err| {
-            StoreError::Config(format!("cannot open SQLite database: {err}"))
-        })?;
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|err| StoreError::Config(format!("cannot open SQLite database: {err}")))?;
         Ok(Self { pool })
     }
 
@@ -75,7 +83,9 @@ impl SqliteStore {
 
 /// True for the URLs SQLite reads as an in-memory database.
 fn is_in_memory(url: &str) -> bool {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
     database == ":memory:" || params.split('&').any(|param| param == "mode=memory")
 }
@@ -99,9 +109,8 @@ fn create_private_file(path: &Path) -> StoreResult<()> {
     }
     // The mode given at creation passes through the umask; state it exactly.
     #[cfg(unix)]
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(
-        |err| StoreError::Config(format!("cannot restrict {}: {err}", path.display())),
-    )?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(|err| StoreError::Config(format!("cannot restrict {}: {err}", path.display())))?;
     Ok(())
 }
 
@@ -119,13 +128,18 @@ async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
         .run_direct(None, &mut *tx, false)
         .await
         .map_err(|err| sql::migrate_error(err, is_transient))?;
-    tx.commit().await.map_err(|err| sql::db_error(err, "migration", is_transient))
+    tx.commit()
+        .await
+        .map_err(|err| sql::db_error(err, "migration", is_transient))
 }
 
 /// SQLITE_BUSY and SQLITE_LOCKED (another connection held the lock past the busy timeout),
 /// SQLITE_IOERR, SQLITE_FULL and SQLITE_CANTOPEN, with their extended codes.
 fn is_transient(err: &dyn DatabaseError) -> bool {
-    let primary = err.code().and_then(|code| code.parse::<i32>().ok()).map(|code| code & 0xff);
+    let primary = err
+        .code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .map(|code| code & 0xff);
     matches!(primary, Some(5 | 6 | 10 | 13 | 14))
 }
 

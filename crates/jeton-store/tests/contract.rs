@@ -42,7 +42,9 @@ async fn on_sqlite(check: Check) {
 /// Runs a check on a fresh, migrated PostgreSQL database, dropped afterwards even when the check
 /// panics (it runs in its own task, so the panic is caught and re-raised after the cleanup).
 async fn on_postgres(check: Check) {
-    let Some(db) = TestDb::create().await else { return };
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
     let url = db.url.clone();
     let outcome = tokio::spawn(async move {
         let store = jeton_store::open(&url).await.unwrap();
@@ -74,8 +76,8 @@ impl TestDb {
             Ok(url) if !url.is_empty() => url,
             _ => {
                 eprintln!(
-                    "skipped: set {PG_URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test) to run \
-                     the PostgreSQL contract tests"
+                    "skipped: set {PG_URL_VAR} (e.g. \
+                     postgres://postgres@127.0.0.1:5432/test) to run the PostgreSQL contract tests"
                 );
                 return None;
             }
@@ -90,12 +92,18 @@ impl TestDb {
             .unwrap();
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
-        Some(Self { admin_url, name, url })
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
     }
 
     /// Drops the database, best-effort (FORCE ends the connections a store still holds).
     async fn drop(self) {
-        let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await else { return };
+        let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await else {
+            return;
+        };
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         if let Err(err) = sqlx::query(AssertSqlSafe(sql)).execute(&mut admin).await {
             eprintln!("could not drop test database {}: {err}", self.name);
@@ -146,24 +154,26 @@ macro_rules! contract {
 }
 
 contract! {
-    migrations_are_idempotent => |store, _| Box::pin(check_migrations_are_idempotent(store)),
-    settings_first_writer_wins => |store, _| Box::pin(check_settings_first_writer_wins(store)),
-    tenants => |store, _| Box::pin(check_tenants(store)),
-    tenant_delete_cascades => |store, _| Box::pin(check_tenant_delete_cascades(store)),
-    users => |store, _| Box::pin(check_users(store)),
-    roles => |store, _| Box::pin(check_roles(store)),
-    memberships => |store, _| Box::pin(check_memberships(store)),
-    tokens_round_trip_and_filters => |store, _| Box::pin(check_tokens_round_trip_and_filters(store)),
-    token_names_unique_among_active => |store, _| Box::pin(check_token_names_unique_among_active(store)),
-    token_names_under_concurrency => |store, _| Box::pin(check_token_names_under_concurrency(store)),
-    revoke_token => |store, _| Box::pin(check_revoke_token(store)),
-    revoke_user_tokens => |store, _| Box::pin(check_revoke_user_tokens(store)),
-    delete_token_leaves_revocation => |store, _| Box::pin(check_delete_token_leaves_revocation(store)),
-    touch_tokens_never_goes_back => |store, _| Box::pin(check_touch_tokens_never_goes_back(store)),
-    delete_user_cascades => |store, _| Box::pin(check_delete_user_cascades(store)),
-    signing_keys => |store, _| Box::pin(check_signing_keys(store)),
-    audit => |store, _| Box::pin(check_audit(store)),
-    corrupt_rows_are_internal_errors => |store, url| Box::pin(check_corrupt_rows_are_internal_errors(store, url)),
+    migrations_are_idempotent => |s, _| Box::pin(check_migrations_are_idempotent(s)),
+    settings_first_writer_wins => |s, _| Box::pin(check_settings_first_writer_wins(s)),
+    tenants => |s, _| Box::pin(check_tenants(s)),
+    tenant_delete_cascades => |s, _| Box::pin(check_tenant_delete_cascades(s)),
+    users => |s, _| Box::pin(check_users(s)),
+    roles => |s, _| Box::pin(check_roles(s)),
+    memberships => |s, _| Box::pin(check_memberships(s)),
+    tokens_round_trip_and_filters => |s, _| Box::pin(check_tokens_round_trip_and_filters(s)),
+    token_names_unique_among_active => |s, _| Box::pin(check_token_names_unique_among_active(s)),
+    token_names_under_concurrency => |s, _| Box::pin(check_token_names_under_concurrency(s)),
+    revoke_token => |s, _| Box::pin(check_revoke_token(s)),
+    revoke_user_tokens => |s, _| Box::pin(check_revoke_user_tokens(s)),
+    delete_token_leaves_revocation => |s, _| Box::pin(check_delete_token_leaves_revocation(s)),
+    touch_tokens_never_goes_back => |s, _| Box::pin(check_touch_tokens_never_goes_back(s)),
+    delete_user_cascades => |s, _| Box::pin(check_delete_user_cascades(s)),
+    signing_keys => |s, _| Box::pin(check_signing_keys(s)),
+    audit => |s, _| Box::pin(check_audit(s)),
+    corrupt_rows_are_internal_errors => |s, url| {
+        Box::pin(check_corrupt_rows_are_internal_errors(s, url))
+    },
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,7 +184,11 @@ const NOW: i64 = 1_700_000_000;
 const DAY: i64 = 86_400;
 
 fn tenant(name: &str) -> TenantRecord {
-    TenantRecord { id: TenantId(Uuid::new_v4()), name: name.to_string(), created_at: NOW }
+    TenantRecord {
+        id: TenantId(Uuid::new_v4()),
+        name: name.to_string(),
+        created_at: NOW,
+    }
 }
 
 fn user(tenant: &TenantRecord, username: &str) -> UserRecord {
@@ -239,7 +253,12 @@ fn signing_key(kid: &str, created_at: i64) -> SigningKeyRecord {
     }
 }
 
-fn event(at: i64, tenant: Option<&TenantRecord>, actor: Option<&UserRecord>, action: &str) -> AuditRecord {
+fn event(
+    at: i64,
+    tenant: Option<&TenantRecord>,
+    actor: Option<&UserRecord>,
+    action: &str,
+) -> AuditRecord {
     AuditRecord {
         id: 0,
         at,
@@ -266,11 +285,21 @@ async fn seed(store: &dyn Store, tenant_name: &str, username: &str) -> (TenantRe
 }
 
 fn all_tokens(filter: TokenFilter) -> TokenFilter {
-    TokenFilter { include_inactive: true, now: NOW, limit: 100, ..filter }
+    TokenFilter {
+        include_inactive: true,
+        now: NOW,
+        limit: 100,
+        ..filter
+    }
 }
 
 fn active_tokens(filter: TokenFilter) -> TokenFilter {
-    TokenFilter { include_inactive: false, now: NOW, limit: 100, ..filter }
+    TokenFilter {
+        include_inactive: false,
+        now: NOW,
+        limit: 100,
+        ..filter
+    }
 }
 
 fn ids(tokens: &[TokenRecord]) -> Vec<TokenId> {
@@ -289,11 +318,17 @@ fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str
 }
 
 fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>) {
-    assert!(matches!(result, Err(StoreError::NotFound)), "expected NotFound, got {result:?}");
+    assert!(
+        matches!(result, Err(StoreError::NotFound)),
+        "expected NotFound, got {result:?}"
+    );
 }
 
 fn assert_internal<T: std::fmt::Debug>(result: Result<T, StoreError>) {
-    assert!(matches!(result, Err(StoreError::Internal(_))), "expected Internal, got {result:?}");
+    assert!(
+        matches!(result, Err(StoreError::Internal(_))),
+        "expected Internal, got {result:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,11 +347,23 @@ async fn check_migrations_are_idempotent(store: &dyn Store) {
 
 async fn check_settings_first_writer_wins(store: &dyn Store) {
     assert_eq!(store.get_setting("key_secret").await.unwrap(), None);
-    assert_eq!(store.init_setting("key_secret", "first").await.unwrap(), "first");
-    assert_eq!(store.init_setting("key_secret", "second").await.unwrap(), "first");
-    assert_eq!(store.get_setting("key_secret").await.unwrap().as_deref(), Some("first"));
+    assert_eq!(
+        store.init_setting("key_secret", "first").await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.init_setting("key_secret", "second").await.unwrap(),
+        "first"
+    );
+    assert_eq!(
+        store.get_setting("key_secret").await.unwrap().as_deref(),
+        Some("first")
+    );
 
-    let (a, b) = tokio::join!(store.init_setting("race", "a"), store.init_setting("race", "b"));
+    let (a, b) = tokio::join!(
+        store.init_setting("race", "a"),
+        store.init_setting("race", "b")
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a, b, "concurrent first starts must agree");
     assert_eq!(store.get_setting("race").await.unwrap(), Some(a));
@@ -328,10 +375,19 @@ async fn check_tenants(store: &dyn Store) {
     store.create_tenant(&beta).await.unwrap();
     store.create_tenant(&acme).await.unwrap();
 
-    assert_eq!(store.list_tenants().await.unwrap(), vec![acme.clone(), beta.clone()]);
+    assert_eq!(
+        store.list_tenants().await.unwrap(),
+        vec![acme.clone(), beta.clone()]
+    );
     assert_eq!(store.get_tenant(acme.id).await.unwrap(), Some(acme.clone()));
-    assert_eq!(store.get_tenant_by_name("beta").await.unwrap(), Some(beta.clone()));
-    assert_eq!(store.get_tenant(TenantId(Uuid::new_v4())).await.unwrap(), None);
+    assert_eq!(
+        store.get_tenant_by_name("beta").await.unwrap(),
+        Some(beta.clone())
+    );
+    assert_eq!(
+        store.get_tenant(TenantId(Uuid::new_v4())).await.unwrap(),
+        None
+    );
     assert_eq!(store.get_tenant_by_name("gamma").await.unwrap(), None);
 
     assert_conflict(store.create_tenant(&tenant("acme")).await, "tenant");
@@ -361,7 +417,10 @@ async fn check_tenant_delete_cascades(store: &dyn Store) {
     assert!(store.roles_of_user(alice.id).await.unwrap().is_empty());
     assert_eq!(store.get_tenant(kept.id).await.unwrap(), Some(kept));
     assert_eq!(store.get_user(bob.id).await.unwrap(), Some(bob));
-    assert_eq!(store.get_token(bob_token.id).await.unwrap(), Some(bob_token));
+    assert_eq!(
+        store.get_token(bob_token.id).await.unwrap(),
+        Some(bob_token)
+    );
 }
 
 async fn check_users(store: &dyn Store) {
@@ -374,15 +433,25 @@ async fn check_users(store: &dyn Store) {
         token_max_secs: Some(30 * DAY),
         ..user(&acme, "alice")
     };
-    let bob = UserRecord { password_hash: None, ..user(&acme, "bob") };
-    let carol = UserRecord { access_level: AccessLevel::Root, active: false, ..user(&beta, "carol") };
+    let bob = UserRecord {
+        password_hash: None,
+        ..user(&acme, "bob")
+    };
+    let carol = UserRecord {
+        access_level: AccessLevel::Root,
+        active: false,
+        ..user(&beta, "carol")
+    };
     for u in [&carol, &bob, &alice] {
         store.create_user(u).await.unwrap();
     }
 
     assert_eq!(store.get_user(alice.id).await.unwrap(), Some(alice.clone()));
     assert_eq!(store.get_user(carol.id).await.unwrap(), Some(carol.clone()));
-    assert_eq!(store.get_user_by_name("bob").await.unwrap(), Some(bob.clone()));
+    assert_eq!(
+        store.get_user_by_name("bob").await.unwrap(),
+        Some(bob.clone())
+    );
     assert_eq!(store.get_user(UserId(Uuid::new_v4())).await.unwrap(), None);
     assert_eq!(store.get_user_by_name("dave").await.unwrap(), None);
 
@@ -391,12 +460,33 @@ async fn check_users(store: &dyn Store) {
     // A user needs an existing tenant.
     assert_not_found(store.create_user(&user(&tenant("ghost"), "dave")).await);
 
-    assert_eq!(store.list_users(Some(acme.id), None, 10).await.unwrap(), vec![alice.clone(), bob.clone()]);
-    assert_eq!(store.list_users(Some(beta.id), None, 10).await.unwrap(), vec![carol.clone()]);
-    assert_eq!(store.list_users(None, None, 2).await.unwrap(), vec![alice.clone(), bob.clone()]);
-    assert_eq!(store.list_users(None, Some("bob"), 2).await.unwrap(), vec![carol.clone()]);
-    assert_eq!(store.list_users(Some(acme.id), Some("alice"), 10).await.unwrap(), vec![bob.clone()]);
-    assert_eq!(store.all_users().await.unwrap(), vec![alice.clone(), bob.clone(), carol.clone()]);
+    assert_eq!(
+        store.list_users(Some(acme.id), None, 10).await.unwrap(),
+        vec![alice.clone(), bob.clone()]
+    );
+    assert_eq!(
+        store.list_users(Some(beta.id), None, 10).await.unwrap(),
+        vec![carol.clone()]
+    );
+    assert_eq!(
+        store.list_users(None, None, 2).await.unwrap(),
+        vec![alice.clone(), bob.clone()]
+    );
+    assert_eq!(
+        store.list_users(None, Some("bob"), 2).await.unwrap(),
+        vec![carol.clone()]
+    );
+    assert_eq!(
+        store
+            .list_users(Some(acme.id), Some("alice"), 10)
+            .await
+            .unwrap(),
+        vec![bob.clone()]
+    );
+    assert_eq!(
+        store.all_users().await.unwrap(),
+        vec![alice.clone(), bob.clone(), carol.clone()]
+    );
 
     // update_user writes everything but id, tenant and created_at.
     let changed = UserRecord {
@@ -412,10 +502,25 @@ async fn check_users(store: &dyn Store) {
     };
     store.update_user(&changed).await.unwrap();
     let stored = store.get_user(alice.id).await.unwrap().unwrap();
-    assert_eq!(stored, UserRecord { tenant_id: acme.id, created_at: NOW, ..changed.clone() });
+    assert_eq!(
+        stored,
+        UserRecord {
+            tenant_id: acme.id,
+            created_at: NOW,
+            ..changed.clone()
+        }
+    );
     assert_eq!(store.get_user_by_name("alice").await.unwrap(), None);
 
-    assert_conflict(store.update_user(&UserRecord { username: "bob".to_string(), ..stored }).await, "username");
+    assert_conflict(
+        store
+            .update_user(&UserRecord {
+                username: "bob".to_string(),
+                ..stored
+            })
+            .await,
+        "username",
+    );
     assert_not_found(store.update_user(&user(&acme, "nobody")).await);
 
     store.delete_user(bob.id).await.unwrap();
@@ -429,7 +534,10 @@ async fn check_roles(store: &dyn Store) {
     store.create_tenant(&acme).await.unwrap();
     store.create_tenant(&beta).await.unwrap();
     let viewers = role(&acme, "viewers");
-    let admins = RoleRecord { token_max_secs: Some(DAY), ..role(&acme, "admins") };
+    let admins = RoleRecord {
+        token_max_secs: Some(DAY),
+        ..role(&acme, "admins")
+    };
     let beta_admins = role(&beta, "admins");
     for r in [&viewers, &admins, &beta_admins] {
         store.create_role(r).await.unwrap();
@@ -438,21 +546,54 @@ async fn check_roles(store: &dyn Store) {
     assert_conflict(store.create_role(&role(&acme, "admins")).await, "role");
     assert_not_found(store.create_role(&role(&tenant("ghost"), "admins")).await);
 
-    assert_eq!(store.get_role(admins.id).await.unwrap(), Some(admins.clone()));
+    assert_eq!(
+        store.get_role(admins.id).await.unwrap(),
+        Some(admins.clone())
+    );
     assert_eq!(store.get_role(RoleId(Uuid::new_v4())).await.unwrap(), None);
-    assert_eq!(store.get_role_by_name(acme.id, "viewers").await.unwrap(), Some(viewers.clone()));
-    assert_eq!(store.get_role_by_name(beta.id, "viewers").await.unwrap(), None);
-    assert_eq!(store.get_role_by_name(beta.id, "admins").await.unwrap(), Some(beta_admins.clone()));
+    assert_eq!(
+        store.get_role_by_name(acme.id, "viewers").await.unwrap(),
+        Some(viewers.clone())
+    );
+    assert_eq!(
+        store.get_role_by_name(beta.id, "viewers").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_role_by_name(beta.id, "admins").await.unwrap(),
+        Some(beta_admins.clone())
+    );
 
-    assert_eq!(store.list_roles(Some(acme.id)).await.unwrap(), vec![admins.clone(), viewers.clone()]);
+    assert_eq!(
+        store.list_roles(Some(acme.id)).await.unwrap(),
+        vec![admins.clone(), viewers.clone()]
+    );
     let all = store.list_roles(None).await.unwrap();
     assert_eq!(names(&all, |r| &r.name), ["admins", "admins", "viewers"]);
 
-    store.set_role_token_max(viewers.id, Some(3600)).await.unwrap();
-    assert_eq!(store.get_role(viewers.id).await.unwrap().unwrap().token_max_secs, Some(3600));
+    store
+        .set_role_token_max(viewers.id, Some(3600))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_role(viewers.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .token_max_secs,
+        Some(3600)
+    );
     store.set_role_token_max(viewers.id, None).await.unwrap();
-    assert_eq!(store.get_role(viewers.id).await.unwrap(), Some(viewers.clone()));
-    assert_not_found(store.set_role_token_max(RoleId(Uuid::new_v4()), Some(1)).await);
+    assert_eq!(
+        store.get_role(viewers.id).await.unwrap(),
+        Some(viewers.clone())
+    );
+    assert_not_found(
+        store
+            .set_role_token_max(RoleId(Uuid::new_v4()), Some(1))
+            .await,
+    );
 
     store.delete_role(viewers.id).await.unwrap();
     assert_eq!(store.get_role(viewers.id).await.unwrap(), None);
@@ -473,20 +614,39 @@ async fn check_memberships(store: &dyn Store) {
     store.add_role_member(devs.id, alice.id).await.unwrap(); // already a member: fine
     store.add_role_member(ops.id, alice.id).await.unwrap();
     store.add_role_member(devs.id, bob.id).await.unwrap();
-    assert_not_found(store.add_role_member(RoleId(Uuid::new_v4()), alice.id).await);
+    assert_not_found(
+        store
+            .add_role_member(RoleId(Uuid::new_v4()), alice.id)
+            .await,
+    );
     assert_not_found(store.add_role_member(devs.id, UserId(Uuid::new_v4())).await);
 
-    assert_eq!(store.roles_of_user(alice.id).await.unwrap(), vec![devs.clone(), ops.clone()]);
-    assert_eq!(store.roles_of_user(bob.id).await.unwrap(), vec![devs.clone()]);
-    assert_eq!(store.members_of_role(devs.id).await.unwrap(), vec![alice.clone(), bob.clone()]);
+    assert_eq!(
+        store.roles_of_user(alice.id).await.unwrap(),
+        vec![devs.clone(), ops.clone()]
+    );
+    assert_eq!(
+        store.roles_of_user(bob.id).await.unwrap(),
+        vec![devs.clone()]
+    );
+    assert_eq!(
+        store.members_of_role(devs.id).await.unwrap(),
+        vec![alice.clone(), bob.clone()]
+    );
 
     store.remove_role_member(devs.id, bob.id).await.unwrap();
     assert_not_found(store.remove_role_member(devs.id, bob.id).await);
-    assert_eq!(store.members_of_role(devs.id).await.unwrap(), vec![alice.clone()]);
+    assert_eq!(
+        store.members_of_role(devs.id).await.unwrap(),
+        vec![alice.clone()]
+    );
     assert!(store.roles_of_user(bob.id).await.unwrap().is_empty());
 
     store.delete_role(ops.id).await.unwrap();
-    assert_eq!(store.roles_of_user(alice.id).await.unwrap(), vec![devs.clone()]);
+    assert_eq!(
+        store.roles_of_user(alice.id).await.unwrap(),
+        vec![devs.clone()]
+    );
 
     store.delete_user(alice.id).await.unwrap();
     assert!(store.members_of_role(devs.id).await.unwrap().is_empty());
@@ -505,11 +665,25 @@ async fn check_tokens_round_trip_and_filters(store: &dyn Store) {
         last_used_at: Some(NOW + 5),
         ..token(&alice, "ci")
     };
-    let a2 = TokenRecord { kind: TokenKind::Session, created_by: None, ..token(&alice, "login") };
-    let a3 = TokenRecord { expires_at: NOW - 1, ..token(&alice, "expired") };
-    let a4 = TokenRecord { revoked_at: Some(NOW - 10), revoked_by: Some(bob.id), ..token(&alice, "revoked") };
+    let a2 = TokenRecord {
+        kind: TokenKind::Session,
+        created_by: None,
+        ..token(&alice, "login")
+    };
+    let a3 = TokenRecord {
+        expires_at: NOW - 1,
+        ..token(&alice, "expired")
+    };
+    let a4 = TokenRecord {
+        revoked_at: Some(NOW - 10),
+        revoked_by: Some(bob.id),
+        ..token(&alice, "revoked")
+    };
     let b1 = token(&bob, "ci");
-    let c1 = TokenRecord { kind: TokenKind::Oauth, ..token(&carol, "client") };
+    let c1 = TokenRecord {
+        kind: TokenKind::Oauth,
+        ..token(&carol, "client")
+    };
     for t in [&a1, &a2, &a3, &a4, &b1, &c1] {
         store.insert_token(t, NOW).await.unwrap();
     }
@@ -520,41 +694,138 @@ async fn check_tokens_round_trip_and_filters(store: &dyn Store) {
     }
     assert_eq!(store.get_token(next_token_id()).await.unwrap(), None);
 
-    let of_alice = TokenFilter { user_id: Some(alice.id), ..Default::default() };
-    assert_eq!(ids(&store.list_tokens(&all_tokens(of_alice.clone())).await.unwrap()), [a4.id, a3.id, a2.id, a1.id]);
-    assert_eq!(store.list_tokens(&active_tokens(of_alice)).await.unwrap(), vec![a2.clone(), a1.clone()]);
+    let of_alice = TokenFilter {
+        user_id: Some(alice.id),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store
+            .list_tokens(&all_tokens(of_alice.clone()))
+            .await
+            .unwrap()),
+        [a4.id, a3.id, a2.id, a1.id]
+    );
+    assert_eq!(
+        store.list_tokens(&active_tokens(of_alice)).await.unwrap(),
+        vec![a2.clone(), a1.clone()]
+    );
 
-    let acme_api = TokenFilter { tenant_id: Some(acme.id), kind: Some(TokenKind::Api), ..Default::default() };
-    assert_eq!(ids(&store.list_tokens(&all_tokens(acme_api.clone())).await.unwrap()), [b1.id, a4.id, a3.id, a1.id]);
-    assert_eq!(ids(&store.list_tokens(&active_tokens(acme_api)).await.unwrap()), [b1.id, a1.id]);
-    let of_beta = TokenFilter { tenant_id: Some(beta.id), ..Default::default() };
-    assert_eq!(ids(&store.list_tokens(&all_tokens(of_beta)).await.unwrap()), [c1.id]);
-    let sessions = TokenFilter { kind: Some(TokenKind::Session), ..Default::default() };
-    assert_eq!(ids(&store.list_tokens(&all_tokens(sessions)).await.unwrap()), [a2.id]);
+    let acme_api = TokenFilter {
+        tenant_id: Some(acme.id),
+        kind: Some(TokenKind::Api),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store
+            .list_tokens(&all_tokens(acme_api.clone()))
+            .await
+            .unwrap()),
+        [b1.id, a4.id, a3.id, a1.id]
+    );
+    assert_eq!(
+        ids(&store.list_tokens(&active_tokens(acme_api)).await.unwrap()),
+        [b1.id, a1.id]
+    );
+    let of_beta = TokenFilter {
+        tenant_id: Some(beta.id),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store.list_tokens(&all_tokens(of_beta)).await.unwrap()),
+        [c1.id]
+    );
+    let sessions = TokenFilter {
+        kind: Some(TokenKind::Session),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store.list_tokens(&all_tokens(sessions)).await.unwrap()),
+        [a2.id]
+    );
 
     // Paging: newest first, each page after the previous page's last id.
-    let page = |before: Option<TokenId>| TokenFilter { before, limit: 2, ..all_tokens(TokenFilter::default()) };
-    assert_eq!(ids(&store.list_tokens(&page(None)).await.unwrap()), [c1.id, b1.id]);
-    assert_eq!(ids(&store.list_tokens(&page(Some(b1.id))).await.unwrap()), [a4.id, a3.id]);
-    assert_eq!(ids(&store.list_tokens(&page(Some(a3.id))).await.unwrap()), [a2.id, a1.id]);
-    assert!(store.list_tokens(&page(Some(a1.id))).await.unwrap().is_empty());
-    let none = TokenFilter { limit: 0, ..all_tokens(TokenFilter::default()) };
+    let page = |before: Option<TokenId>| TokenFilter {
+        before,
+        limit: 2,
+        ..all_tokens(TokenFilter::default())
+    };
+    assert_eq!(
+        ids(&store.list_tokens(&page(None)).await.unwrap()),
+        [c1.id, b1.id]
+    );
+    assert_eq!(
+        ids(&store.list_tokens(&page(Some(b1.id))).await.unwrap()),
+        [a4.id, a3.id]
+    );
+    assert_eq!(
+        ids(&store.list_tokens(&page(Some(a3.id))).await.unwrap()),
+        [a2.id, a1.id]
+    );
+    assert!(
+        store
+            .list_tokens(&page(Some(a1.id)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let none = TokenFilter {
+        limit: 0,
+        ..all_tokens(TokenFilter::default())
+    };
     assert!(store.list_tokens(&none).await.unwrap().is_empty());
 
-    assert_eq!(store.find_active_token(alice.id, "ci", NOW).await.unwrap(), Some(a1.clone()));
-    assert_eq!(store.find_active_token(alice.id, "expired", NOW).await.unwrap(), None);
-    assert_eq!(store.find_active_token(alice.id, "revoked", NOW).await.unwrap(), None);
-    assert_eq!(store.find_active_token(alice.id, "ci", a1.expires_at).await.unwrap(), None);
-    assert_eq!(store.find_active_token(carol.id, "ci", NOW).await.unwrap(), None);
+    assert_eq!(
+        store.find_active_token(alice.id, "ci", NOW).await.unwrap(),
+        Some(a1.clone())
+    );
+    assert_eq!(
+        store
+            .find_active_token(alice.id, "expired", NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_active_token(alice.id, "revoked", NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_active_token(alice.id, "ci", a1.expires_at)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.find_active_token(carol.id, "ci", NOW).await.unwrap(),
+        None
+    );
 
     store.set_token_comment(a1.id, "rotated").await.unwrap();
-    assert_eq!(store.get_token(a1.id).await.unwrap().unwrap().comment, "rotated");
+    assert_eq!(
+        store.get_token(a1.id).await.unwrap().unwrap().comment,
+        "rotated"
+    );
     assert_not_found(store.set_token_comment(next_token_id(), "x").await);
 
     // A token needs an existing owner; its id is unique.
     let ghost = user(&acme, "ghost");
     assert_not_found(store.insert_token(&token(&ghost, "x"), NOW).await);
-    assert_conflict(store.insert_token(&TokenRecord { name: "other".to_string(), ..b1 }, NOW).await, "token");
+    assert_conflict(
+        store
+            .insert_token(
+                &TokenRecord {
+                    name: "other".to_string(),
+                    ..b1
+                },
+                NOW,
+            )
+            .await,
+        "token",
+    );
 }
 
 async fn check_token_names_unique_among_active(store: &dyn Store) {
@@ -564,23 +835,44 @@ async fn check_token_names_unique_among_active(store: &dyn Store) {
 
     let first = token(&alice, "deploy");
     store.insert_token(&first, NOW).await.unwrap();
-    assert_conflict(store.insert_token(&token(&alice, "deploy"), NOW).await, "token name");
+    assert_conflict(
+        store.insert_token(&token(&alice, "deploy"), NOW).await,
+        "token name",
+    );
     // Another owner may use the name.
-    store.insert_token(&token(&bob, "deploy"), NOW).await.unwrap();
+    store
+        .insert_token(&token(&bob, "deploy"), NOW)
+        .await
+        .unwrap();
 
     // A revoked token's name is free again.
     store.revoke_token(first.id, None, NOW + 1).await.unwrap();
-    let second = TokenRecord { expires_at: NOW + 100, ..token(&alice, "deploy") };
+    let second = TokenRecord {
+        expires_at: NOW + 100,
+        ..token(&alice, "deploy")
+    };
     store.insert_token(&second, NOW + 1).await.unwrap();
 
     // So is an expired one's (a token expiring at `now` is no longer active).
-    assert_conflict(store.insert_token(&token(&alice, "deploy"), NOW + 99).await, "token name");
-    store.insert_token(&token(&alice, "deploy"), NOW + 100).await.unwrap();
+    assert_conflict(
+        store.insert_token(&token(&alice, "deploy"), NOW + 99).await,
+        "token name",
+    );
+    store
+        .insert_token(&token(&alice, "deploy"), NOW + 100)
+        .await
+        .unwrap();
 
     // A token inserted already expired or revoked does not hold its name.
-    let stale = TokenRecord { expires_at: NOW - 1, ..token(&alice, "stale") };
+    let stale = TokenRecord {
+        expires_at: NOW - 1,
+        ..token(&alice, "stale")
+    };
     store.insert_token(&stale, NOW).await.unwrap();
-    store.insert_token(&token(&alice, "stale"), NOW).await.unwrap();
+    store
+        .insert_token(&token(&alice, "stale"), NOW)
+        .await
+        .unwrap();
 }
 
 async fn check_token_names_under_concurrency(store: &dyn Store) {
@@ -594,13 +886,18 @@ async fn check_token_names_under_concurrency(store: &dyn Store) {
         store.insert_token(&tokens[4], NOW),
         store.insert_token(&tokens[5], NOW),
     );
-    let results = [results.0, results.1, results.2, results.3, results.4, results.5];
+    let results = [
+        results.0, results.1, results.2, results.3, results.4, results.5,
+    ];
     let won = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!(won, 1, "exactly one insert may win: {results:?}");
     for result in results.into_iter().filter(Result::is_err) {
         assert_conflict(result, "token name");
     }
-    let filter = active_tokens(TokenFilter { user_id: Some(alice.id), ..Default::default() });
+    let filter = active_tokens(TokenFilter {
+        user_id: Some(alice.id),
+        ..Default::default()
+    });
     assert_eq!(store.list_tokens(&filter).await.unwrap().len(), 1);
 }
 
@@ -611,8 +908,18 @@ async fn check_revoke_token(store: &dyn Store) {
     let t = token(&alice, "ci");
     store.insert_token(&t, NOW).await.unwrap();
 
-    let revoked = store.revoke_token(t.id, Some(admin.id), NOW + 1).await.unwrap();
-    assert_eq!(revoked, TokenRecord { revoked_at: Some(NOW + 1), revoked_by: Some(admin.id), ..t.clone() });
+    let revoked = store
+        .revoke_token(t.id, Some(admin.id), NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked,
+        TokenRecord {
+            revoked_at: Some(NOW + 1),
+            revoked_by: Some(admin.id),
+            ..t.clone()
+        }
+    );
     assert_eq!(store.get_token(t.id).await.unwrap(), Some(revoked.clone()));
 
     // Revoking again keeps the first revocation.
@@ -621,10 +928,22 @@ async fn check_revoke_token(store: &dyn Store) {
 
     assert_eq!(
         store.list_revocations(NOW + 2).await.unwrap(),
-        [Revocation { token_id: t.id, expires_at: t.expires_at }]
+        [Revocation {
+            token_id: t.id,
+            expires_at: t.expires_at
+        }]
     );
-    let of_alice = TokenFilter { user_id: Some(alice.id), ..Default::default() };
-    assert!(store.list_tokens(&active_tokens(of_alice)).await.unwrap().is_empty());
+    let of_alice = TokenFilter {
+        user_id: Some(alice.id),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_tokens(&active_tokens(of_alice))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_not_found(store.revoke_token(next_token_id(), None, NOW).await);
 }
 
@@ -633,7 +952,10 @@ async fn check_revoke_user_tokens(store: &dyn Store) {
     let bob = user(&acme, "bob");
     store.create_user(&bob).await.unwrap();
     let t1 = token(&alice, "one");
-    let t2 = TokenRecord { expires_at: NOW + 7 * DAY, ..token(&alice, "two") };
+    let t2 = TokenRecord {
+        expires_at: NOW + 7 * DAY,
+        ..token(&alice, "two")
+    };
     let t3 = token(&alice, "three");
     let b1 = token(&bob, "one");
     for t in [&t1, &t2, &t3, &b1] {
@@ -641,44 +963,87 @@ async fn check_revoke_user_tokens(store: &dyn Store) {
     }
     store.revoke_token(t3.id, None, NOW + 1).await.unwrap();
 
-    let mut made = store.revoke_user_tokens(alice.id, Some(bob.id), NOW + 5).await.unwrap();
+    let mut made = store
+        .revoke_user_tokens(alice.id, Some(bob.id), NOW + 5)
+        .await
+        .unwrap();
     made.sort_by_key(|r| r.token_id);
     assert_eq!(
         made,
         [
-            Revocation { token_id: t1.id, expires_at: t1.expires_at },
-            Revocation { token_id: t2.id, expires_at: t2.expires_at },
+            Revocation {
+                token_id: t1.id,
+                expires_at: t1.expires_at
+            },
+            Revocation {
+                token_id: t2.id,
+                expires_at: t2.expires_at
+            },
         ]
     );
 
     let stored = store.get_token(t1.id).await.unwrap().unwrap();
-    assert_eq!((stored.revoked_at, stored.revoked_by), (Some(NOW + 5), Some(bob.id)));
+    assert_eq!(
+        (stored.revoked_at, stored.revoked_by),
+        (Some(NOW + 5), Some(bob.id))
+    );
     let stored = store.get_token(t3.id).await.unwrap().unwrap();
-    assert_eq!((stored.revoked_at, stored.revoked_by), (Some(NOW + 1), None), "first revocation kept");
+    assert_eq!(
+        (stored.revoked_at, stored.revoked_by),
+        (Some(NOW + 1), None),
+        "first revocation kept"
+    );
     assert_eq!(store.get_token(b1.id).await.unwrap(), Some(b1.clone()));
 
-    let mut listed: Vec<TokenId> = store.list_revocations(NOW + 5).await.unwrap().iter().map(|r| r.token_id).collect();
+    let mut listed: Vec<TokenId> = store
+        .list_revocations(NOW + 5)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.token_id)
+        .collect();
     listed.sort();
     assert_eq!(listed, [t1.id, t2.id, t3.id]);
 
-    assert!(store.revoke_user_tokens(alice.id, None, NOW + 6).await.unwrap().is_empty());
+    assert!(
+        store
+            .revoke_user_tokens(alice.id, None, NOW + 6)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn check_delete_token_leaves_revocation(store: &dyn Store) {
     let (_, alice) = seed(store, "acme", "alice").await;
-    let t = TokenRecord { expires_at: NOW + 100, ..token(&alice, "ci") };
+    let t = TokenRecord {
+        expires_at: NOW + 100,
+        ..token(&alice, "ci")
+    };
     store.insert_token(&t, NOW).await.unwrap();
 
     assert_eq!(store.delete_token(t.id, NOW + 1).await.unwrap(), t);
     assert_eq!(store.get_token(t.id).await.unwrap(), None);
     assert_not_found(store.delete_token(t.id, NOW + 2).await);
     // Its name is free again.
-    store.insert_token(&token(&alice, "ci"), NOW + 2).await.unwrap();
+    store
+        .insert_token(&token(&alice, "ci"), NOW + 2)
+        .await
+        .unwrap();
 
-    let revocation = Revocation { token_id: t.id, expires_at: NOW + 100 };
+    let revocation = Revocation {
+        token_id: t.id,
+        expires_at: NOW + 100,
+    };
     assert_eq!(store.list_revocations(NOW + 1).await.unwrap(), [revocation]);
-    assert_eq!(store.list_revocations(NOW + 99).await.unwrap(), [revocation]);
-    assert!(store.list_revocations(NOW + 100).await.unwrap().is_empty(), "forgotten once expired");
+    assert_eq!(
+        store.list_revocations(NOW + 99).await.unwrap(),
+        [revocation]
+    );
+    assert!(
+        store.list_revocations(NOW + 100).await.unwrap().is_empty(),
+        "forgotten once expired"
+    );
 
     assert_eq!(store.purge_revocations(NOW + 99).await.unwrap(), 0);
     assert_eq!(store.list_revocations(NOW + 1).await.unwrap(), [revocation]);
@@ -693,19 +1058,28 @@ async fn check_delete_token_leaves_revocation(store: &dyn Store) {
     assert_eq!(deleted.revoked_at, Some(NOW + 1));
     assert_eq!(
         store.list_revocations(NOW + 2).await.unwrap(),
-        [Revocation { token_id: revoked.id, expires_at: revoked.expires_at }]
+        [Revocation {
+            token_id: revoked.id,
+            expires_at: revoked.expires_at
+        }]
     );
 }
 
 async fn check_touch_tokens_never_goes_back(store: &dyn Store) {
     let (_, alice) = seed(store, "acme", "alice").await;
     let t1 = token(&alice, "one");
-    let t2 = TokenRecord { last_used_at: Some(NOW + 50), ..token(&alice, "two") };
+    let t2 = TokenRecord {
+        last_used_at: Some(NOW + 50),
+        ..token(&alice, "two")
+    };
     store.insert_token(&t1, NOW).await.unwrap();
     store.insert_token(&t2, NOW).await.unwrap();
     let last_used = |id| async move { store.get_token(id).await.unwrap().unwrap().last_used_at };
 
-    store.touch_tokens(&[(t1.id, NOW + 10), (t2.id, NOW + 20)]).await.unwrap();
+    store
+        .touch_tokens(&[(t1.id, NOW + 10), (t2.id, NOW + 20)])
+        .await
+        .unwrap();
     assert_eq!(last_used(t1.id).await, Some(NOW + 10));
     assert_eq!(last_used(t2.id).await, Some(NOW + 50));
 
@@ -713,7 +1087,10 @@ async fn check_touch_tokens_never_goes_back(store: &dyn Store) {
     assert_eq!(last_used(t1.id).await, Some(NOW + 10));
 
     // Several uses of one token in a batch, and a token deleted meanwhile.
-    store.touch_tokens(&[(t1.id, NOW + 30), (next_token_id(), NOW), (t1.id, NOW + 20)]).await.unwrap();
+    store
+        .touch_tokens(&[(t1.id, NOW + 30), (next_token_id(), NOW), (t1.id, NOW + 20)])
+        .await
+        .unwrap();
     assert_eq!(last_used(t1.id).await, Some(NOW + 30));
 
     store.touch_tokens(&[]).await.unwrap();
@@ -737,24 +1114,50 @@ async fn check_delete_user_cascades(store: &dyn Store) {
     for t in &alice_tokens {
         assert_eq!(store.get_token(t.id).await.unwrap(), None);
     }
-    let of_alice = TokenFilter { user_id: Some(alice.id), ..Default::default() };
-    assert!(store.list_tokens(&all_tokens(of_alice)).await.unwrap().is_empty());
+    let of_alice = TokenFilter {
+        user_id: Some(alice.id),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_tokens(&all_tokens(of_alice))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.members_of_role(devs.id).await.unwrap().is_empty());
-    assert_eq!(store.get_token(bob_token.id).await.unwrap(), Some(bob_token));
+    assert_eq!(
+        store.get_token(bob_token.id).await.unwrap(),
+        Some(bob_token)
+    );
 }
 
 async fn check_signing_keys(store: &dyn Store) {
     assert!(store.list_signing_keys().await.unwrap().is_empty());
     let old = signing_key("k-old", NOW);
-    let new = SigningKeyRecord { public_key: vec![0xff; 32], ..signing_key("k-new", NOW + 10) };
+    let new = SigningKeyRecord {
+        public_key: vec![0xff; 32],
+        ..signing_key("k-new", NOW + 10)
+    };
     store.insert_signing_key(&old).await.unwrap();
     store.insert_signing_key(&new).await.unwrap();
-    assert_eq!(store.list_signing_keys().await.unwrap(), vec![new.clone(), old.clone()]);
-    assert_conflict(store.insert_signing_key(&signing_key("k-old", NOW + 20)).await, "signing key");
+    assert_eq!(
+        store.list_signing_keys().await.unwrap(),
+        vec![new.clone(), old.clone()]
+    );
+    assert_conflict(
+        store
+            .insert_signing_key(&signing_key("k-old", NOW + 20))
+            .await,
+        "signing key",
+    );
 
     store.retire_signing_key("k-old", NOW + 20).await.unwrap();
     store.retire_signing_key("k-old", NOW + 30).await.unwrap(); // keeps the first time
-    let retired = SigningKeyRecord { retired_at: Some(NOW + 20), ..old };
+    let retired = SigningKeyRecord {
+        retired_at: Some(NOW + 20),
+        ..old
+    };
     assert_eq!(store.list_signing_keys().await.unwrap(), vec![new, retired]);
     assert_not_found(store.retire_signing_key("k-missing", NOW).await);
 }
@@ -765,7 +1168,10 @@ async fn check_audit(store: &dyn Store) {
     store.create_user(&admin).await.unwrap();
     let (beta, carol) = seed(store, "beta", "carol").await;
 
-    let e1 = AuditRecord { details: json!({"method": "password"}), ..event(NOW, Some(&acme), Some(&alice), "auth.login") };
+    let e1 = AuditRecord {
+        details: json!({"method": "password"}),
+        ..event(NOW, Some(&acme), Some(&alice), "auth.login")
+    };
     let e2 = AuditRecord {
         target_type: Some("token".to_string()),
         target_id: Some(next_token_id().to_string()),
@@ -793,23 +1199,77 @@ async fn check_audit(store: &dyn Store) {
     store.append_audit(&[]).await.unwrap();
     store.append_audit(&written[3..]).await.unwrap();
 
-    let all = store.list_audit(&AuditFilter { limit: 100, ..Default::default() }).await.unwrap();
+    let all = store
+        .list_audit(&AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 6);
-    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "ids increase with appends, listed newest first");
+    assert!(
+        all.windows(2).all(|w| w[0].id > w[1].id),
+        "ids increase with appends, listed newest first"
+    );
     for (read, written) in all.iter().zip(written.iter().rev()) {
-        assert_eq!(read, &AuditRecord { id: read.id, ..written.clone() });
+        assert_eq!(
+            read,
+            &AuditRecord {
+                id: read.id,
+                ..written.clone()
+            }
+        );
     }
     let id_of = |action_at: i64| all.iter().find(|e| e.at == action_at).unwrap().id;
     let ats = |events: Vec<AuditRecord>| events.iter().map(|e| e.at - NOW).collect::<Vec<_>>();
-    let list = |filter: AuditFilter| async move { ats(store.list_audit(&AuditFilter { limit: 100, ..filter }).await.unwrap()) };
+    let list = |filter: AuditFilter| async move {
+        ats(store
+            .list_audit(&AuditFilter {
+                limit: 100,
+                ..filter
+            })
+            .await
+            .unwrap())
+    };
 
-    assert_eq!(list(AuditFilter { tenant_id: Some(acme.id), ..Default::default() }).await, [5, 2, 1, 0]);
-    assert_eq!(list(AuditFilter { tenant_id: Some(beta.id), ..Default::default() }).await, [3]);
+    assert_eq!(
+        list(AuditFilter {
+            tenant_id: Some(acme.id),
+            ..Default::default()
+        })
+        .await,
+        [5, 2, 1, 0]
+    );
+    assert_eq!(
+        list(AuditFilter {
+            tenant_id: Some(beta.id),
+            ..Default::default()
+        })
+        .await,
+        [3]
+    );
     // As actor or as target.
-    assert_eq!(list(AuditFilter { user_id: Some(alice.id), ..Default::default() }).await, [5, 0]);
-    assert_eq!(list(AuditFilter { user_id: Some(admin.id), ..Default::default() }).await, [5, 2, 1]);
+    assert_eq!(
+        list(AuditFilter {
+            user_id: Some(alice.id),
+            ..Default::default()
+        })
+        .await,
+        [5, 0]
+    );
+    assert_eq!(
+        list(AuditFilter {
+            user_id: Some(admin.id),
+            ..Default::default()
+        })
+        .await,
+        [5, 2, 1]
+    );
     // An action, or every action under it; `_` is no wildcard and case matters.
-    let action = |a: &str| AuditFilter { action: Some(a.to_string()), ..Default::default() };
+    let action = |a: &str| AuditFilter {
+        action: Some(a.to_string()),
+        ..Default::default()
+    };
     assert_eq!(list(action("token")).await, [2, 1]);
     assert_eq!(list(action("auth.login")).await, [4, 0]);
     assert_eq!(list(action("auth")).await, [4, 0]);
@@ -818,14 +1278,34 @@ async fn check_audit(store: &dyn Store) {
     assert!(list(action("TOKEN")).await.is_empty());
     assert!(list(action("token.")).await.is_empty());
     // Time window: since inclusive, until exclusive.
-    assert_eq!(list(AuditFilter { since: Some(NOW + 2), until: Some(NOW + 5), ..Default::default() }).await, [4, 3, 2]);
+    assert_eq!(
+        list(AuditFilter {
+            since: Some(NOW + 2),
+            until: Some(NOW + 5),
+            ..Default::default()
+        })
+        .await,
+        [4, 3, 2]
+    );
     // Filters combine.
-    let combined = AuditFilter { tenant_id: Some(acme.id), action: Some("token".to_string()), since: Some(NOW + 2), ..Default::default() };
+    let combined = AuditFilter {
+        tenant_id: Some(acme.id),
+        action: Some("token".to_string()),
+        since: Some(NOW + 2),
+        ..Default::default()
+    };
     assert_eq!(list(combined).await, [2]);
 
     // Paging by id.
     let page = |before: Option<i64>| async move {
-        ats(store.list_audit(&AuditFilter { before, limit: 2, ..Default::default() }).await.unwrap())
+        ats(store
+            .list_audit(&AuditFilter {
+                before,
+                limit: 2,
+                ..Default::default()
+            })
+            .await
+            .unwrap())
     };
     assert_eq!(page(None).await, [5, 4]);
     assert_eq!(page(Some(id_of(NOW + 4))).await, [3, 2]);
@@ -840,11 +1320,17 @@ async fn check_corrupt_rows_are_internal_errors(store: &dyn Store, url: &str) {
     let exec = |sql: String| async move {
         if store.backend() == "sqlite" {
             let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-            sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
             conn.close().await.unwrap();
         } else {
             let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .unwrap();
             conn.close().await.unwrap();
         }
     };
@@ -861,20 +1347,37 @@ async fn check_corrupt_rows_are_internal_errors(store: &dyn Store, url: &str) {
     assert_internal(store.get_user_by_name("wizard").await);
     assert_internal(store.all_users().await);
 
-    exec(insert_user("not-a-uuid".to_string(), "badid", "tenant-user")).await;
+    exec(insert_user(
+        "not-a-uuid".to_string(),
+        "badid",
+        "tenant-user",
+    ))
+    .await;
     assert_internal(store.get_user_by_name("badid").await);
 
     let t = token(&alice, "ci");
     store.insert_token(&t, NOW).await.unwrap();
-    exec(format!("UPDATE tokens SET kind = 'jwt' WHERE id = '{}'", t.id)).await;
+    exec(format!(
+        "UPDATE tokens SET kind = 'jwt' WHERE id = '{}'",
+        t.id
+    ))
+    .await;
     assert_internal(store.get_token(t.id).await);
 
     exec(
-        "INSERT INTO audit_events (at, action, outcome, details) VALUES (0, 'x.y', 'success', 'not json')"
+        "INSERT INTO audit_events (at, action, outcome, details) \
+         VALUES (0, 'x.y', 'success', 'not json')"
             .to_string(),
     )
     .await;
-    assert_internal(store.list_audit(&AuditFilter { limit: 10, ..Default::default() }).await);
+    assert_internal(
+        store
+            .list_audit(&AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -903,7 +1406,9 @@ async fn sqlite_concurrent_migrations() {
 
 #[tokio::test]
 async fn postgres_concurrent_migrations() {
-    let Some(db) = TestDb::create().await else { return };
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
     let url = db.url.clone();
     let outcome = tokio::spawn(async move {
         let a = PgStore::open(&url).await.unwrap();
@@ -923,9 +1428,15 @@ async fn postgres_missing_database_is_a_config_error() {
         eprintln!("skipped: set {PG_URL_VAR} to run the PostgreSQL contract tests");
         return;
     };
-    let url = with_database(&admin_url, &format!("jeton_test_missing_{}", Uuid::new_v4().simple()));
+    let url = with_database(
+        &admin_url,
+        &format!("jeton_test_missing_{}", Uuid::new_v4().simple()),
+    );
     let result = PgStore::open(&url).await;
-    assert!(matches!(result, Err(StoreError::Config(_))), "got {result:?}");
+    assert!(
+        matches!(result, Err(StoreError::Config(_))),
+        "got {result:?}"
+    );
 }
 
 #[cfg(unix)]
@@ -936,16 +1447,24 @@ async fn sqlite_file_database_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&sqlite_url(&dir)).await.unwrap();
     store.migrate().await.unwrap();
-    store.insert_signing_key(&signing_key("k1", NOW)).await.unwrap();
+    store
+        .insert_signing_key(&signing_key("k1", NOW))
+        .await
+        .unwrap();
 
     let path = dir.path().join("jeton.db");
-    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&path), 0o600, "the database holds signing keys");
+    // While the store is open, WAL mode keeps these beside the database, with recent pages.
     for suffix in ["-wal", "-shm"] {
         let side = dir.path().join(format!("jeton.db{suffix}"));
-        if side.exists() {
-            assert_eq!(mode(&side), 0o600, "{} is as private as the database", side.display());
-        }
+        assert_eq!(
+            mode(&side),
+            0o600,
+            "{} is as private as the database",
+            side.display()
+        );
     }
     store.close().await;
 }
@@ -959,7 +1478,10 @@ async fn sqlite_reopened_file_keeps_data() {
     let (acme, alice) = seed(&store, "acme", "alice").await;
     let t = token(&alice, "ci");
     store.insert_token(&t, NOW).await.unwrap();
-    store.insert_signing_key(&signing_key("k1", NOW)).await.unwrap();
+    store
+        .insert_signing_key(&signing_key("k1", NOW))
+        .await
+        .unwrap();
     store.close().await;
 
     let store = SqliteStore::open(&url).await.unwrap();
@@ -967,7 +1489,10 @@ async fn sqlite_reopened_file_keeps_data() {
     assert_eq!(store.get_tenant(acme.id).await.unwrap(), Some(acme));
     assert_eq!(store.get_user(alice.id).await.unwrap(), Some(alice));
     assert_eq!(store.get_token(t.id).await.unwrap(), Some(t));
-    assert_eq!(store.list_signing_keys().await.unwrap(), vec![signing_key("k1", NOW)]);
+    assert_eq!(
+        store.list_signing_keys().await.unwrap(),
+        vec![signing_key("k1", NOW)]
+    );
     store.close().await;
 }
 
@@ -979,21 +1504,41 @@ async fn sqlite_commit_survives_process_exit() {
     if let Ok(url) = std::env::var(CHILD_URL) {
         let store = SqliteStore::open(&url).await.unwrap();
         store.migrate().await.unwrap();
-        store.create_tenant(&TenantRecord { name: "survivor".to_string(), ..tenant("x") }).await.unwrap();
+        store
+            .create_tenant(&TenantRecord {
+                name: "survivor".to_string(),
+                ..tenant("x")
+            })
+            .await
+            .unwrap();
         std::process::exit(0);
     }
 
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir);
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "sqlite_commit_survives_process_exit", "--test-threads=1"])
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "sqlite_commit_survives_process_exit",
+            "--test-threads=1",
+        ])
         .env(CHILD_URL, &url)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(
+        child.status.success(),
+        "child failed: {}",
+        String::from_utf8_lossy(&child.stderr)
+    );
 
     let store = SqliteStore::open(&url).await.unwrap();
-    assert!(store.get_tenant_by_name("survivor").await.unwrap().is_some());
+    assert!(
+        store
+            .get_tenant_by_name("survivor")
+            .await
+            .unwrap()
+            .is_some()
+    );
     store.close().await;
 }
 
@@ -1021,7 +1566,16 @@ async fn open_rejects_other_schemes() {
 
 #[test]
 fn test_database_urls() {
-    assert_eq!(with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
-    assert_eq!(with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
-    assert_eq!(with_database("postgres://u@h/test?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+    assert_eq!(
+        with_database("postgres://u@h:5432/test", "x"),
+        "postgres://u@h:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u@h:5432", "x"),
+        "postgres://u@h:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u@h/test?sslmode=disable", "x"),
+        "postgres://u@h/x?sslmode=disable"
+    );
 }

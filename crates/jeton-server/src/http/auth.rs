@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue};
 use jeton_api as api;
 use jeton_core::Secret;
 use utoipa_axum::router::OpenApiRouter;
@@ -13,7 +14,10 @@ use crate::service::rfc3339;
 use crate::views;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login)).routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(me))
+        .routes(routes!(verify))
 }
 
 /// Log in with a username and password; answers a session token.
@@ -49,9 +53,14 @@ async fn login(
         (status = 200, description = "The caller", body = api::Me),
         (status = 401, description = "Not authenticated", body = api::ErrorBody),
     ))]
-async fn me(State(state): State<AppState>, Authenticated(actor): Authenticated) -> ApiResult<Json<api::Me>> {
+async fn me(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+) -> ApiResult<Json<api::Me>> {
     let service = &state.service;
-    let user = service.get_user(&actor, &actor.principal.id.to_string()).await?;
+    let user = service
+        .get_user(&actor, &actor.principal.id.to_string())
+        .await?;
     let roles = service.role_names(user.id).await?;
     Ok(Json(api::Me {
         user: views::user(service.directory(), &user, roles),
@@ -62,4 +71,56 @@ async fn me(State(state): State<AppState>, Authenticated(actor): Authenticated) 
             expires_at: rfc3339(actor.expires_at),
         },
     }))
+}
+
+/// Forward authentication: 200 with the caller's identity in `X-Jeton-*` headers and the body
+/// when the credential verifies, 401 otherwise — for nginx `auth_request`, Traefik ForwardAuth
+/// and the like. Served from memory: no database round trip.
+#[utoipa::path(get, path = "/api/v1/auth/verify", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Valid credential", body = api::VerifiedIdentity,
+            headers(
+                ("X-Jeton-User" = String, description = "Username"),
+                ("X-Jeton-User-Id" = String, description = "User id"),
+                ("X-Jeton-Tenant" = String, description = "Tenant name"),
+                ("X-Jeton-Scopes" = String, description = "Space-separated scopes (empty when not narrowed)"),
+                ("X-Jeton-Token-Id" = String, description = "Token id"),
+            )),
+        (status = 401, description = "Missing or invalid credential", body = api::ErrorBody),
+    ))]
+async fn verify(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+) -> (HeaderMap, Json<api::VerifiedIdentity>) {
+    let tenant = state
+        .service
+        .directory()
+        .tenant_name(actor.principal.tenant_id)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let scopes = actor.scopes.clone().unwrap_or_default();
+    let identity = api::VerifiedIdentity {
+        user: actor.principal.username.clone(),
+        user_id: actor.principal.id.to_string(),
+        tenant,
+        tenant_id: actor.principal.tenant_id.to_string(),
+        access_level: actor.principal.access.as_str().to_string(),
+        scopes,
+        token_id: actor.token_id.to_string(),
+        kind: actor.kind.as_str().to_string(),
+        expires_at: rfc3339(actor.expires_at),
+    };
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("x-jeton-user", identity.user.as_str()),
+        ("x-jeton-user-id", identity.user_id.as_str()),
+        ("x-jeton-tenant", identity.tenant.as_str()),
+        ("x-jeton-token-id", identity.token_id.as_str()),
+        ("x-jeton-scopes", &identity.scopes.join(" ")),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+    (headers, Json(identity))
 }

@@ -13,12 +13,12 @@ mod users;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use axum_extra::extract::CookieJar;
 use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
@@ -179,7 +179,10 @@ impl FromRequestParts<AppState> for Authenticated {
                             .actor_parts(None, "(anonymous)", addr.as_deref())
                             .outcome("failure")
                             .detail("reason", failure.as_str())
-                            .detail("path", parts.uri.path().chars().take(256).collect::<String>()),
+                            .detail(
+                                "path",
+                                parts.uri.path().chars().take(256).collect::<String>(),
+                            ),
                     );
                 }
                 Err(ApiError::unauthenticated())

@@ -41,7 +41,10 @@ async fn list_roles(
     for role in service.list_roles(&actor).await? {
         items.push(role_view(service, &role).await?);
     }
-    Ok(Json(api::Page { items, next_cursor: None }))
+    Ok(Json(api::Page {
+        items,
+        next_cursor: None,
+    }))
 }
 
 /// Create a role.

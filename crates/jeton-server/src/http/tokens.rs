@@ -129,7 +129,11 @@ async fn get_token(
 ) -> ApiResult<Json<api::Token>> {
     let service = &state.service;
     let record = service.get_token(&actor, &id).await?;
-    Ok(Json(views::token(service.directory(), &record, service.now())))
+    Ok(Json(views::token(
+        service.directory(),
+        &record,
+        service.now(),
+    )))
 }
 
 /// Change a token's comment; its value and expiry stay.
@@ -150,8 +154,14 @@ async fn update_token(
     AppJson(body): AppJson<api::UpdateTokenRequest>,
 ) -> ApiResult<Json<api::Token>> {
     let service = &state.service;
-    let record = service.set_token_comment(&actor, &id, &body.comment).await?;
-    Ok(Json(views::token(service.directory(), &record, service.now())))
+    let record = service
+        .set_token_comment(&actor, &id, &body.comment)
+        .await?;
+    Ok(Json(views::token(
+        service.directory(),
+        &record,
+        service.now(),
+    )))
 }
 
 /// Delete a token record (administrators). The token stays refused until it would have expired.
@@ -170,7 +180,11 @@ async fn delete_token(
 ) -> ApiResult<Json<api::Token>> {
     let service = &state.service;
     let record = service.delete_token(&actor, &id).await?;
-    Ok(Json(views::token(service.directory(), &record, service.now())))
+    Ok(Json(views::token(
+        service.directory(),
+        &record,
+        service.now(),
+    )))
 }
 
 /// Revoke the token this request presents (log out).
@@ -185,7 +199,11 @@ async fn revoke_self(
 ) -> ApiResult<Json<api::Token>> {
     let service = &state.service;
     let record = service.revoke_current(&actor).await?;
-    Ok(Json(views::token(service.directory(), &record, service.now())))
+    Ok(Json(views::token(
+        service.directory(),
+        &record,
+        service.now(),
+    )))
 }
 
 /// Revoke one token by id: your own, or any in your tenant for administrators.
@@ -204,5 +222,9 @@ async fn revoke_token(
 ) -> ApiResult<Json<api::Token>> {
     let service = &state.service;
     let record = service.revoke_token(&actor, &id).await?;
-    Ok(Json(views::token(service.directory(), &record, service.now())))
+    Ok(Json(views::token(
+        service.directory(),
+        &record,
+        service.now(),
+    )))
 }

@@ -258,7 +258,9 @@ async fn get_policy(
     Authenticated(actor): Authenticated,
     AppPath(user): AppPath<String>,
 ) -> ApiResult<Json<api::EffectivePolicy>> {
-    Ok(Json(policy_view(&state.service, &actor, Some(&user)).await?))
+    Ok(Json(
+        policy_view(&state.service, &actor, Some(&user)).await?,
+    ))
 }
 
 /// Set a user's API-token max duration.
@@ -283,7 +285,9 @@ async fn set_policy(
         .service
         .set_user_policy(&actor, &user, Some(&body.max_duration))
         .await?;
-    Ok(Json(policy_view(&state.service, &actor, Some(&user.id.to_string())).await?))
+    Ok(Json(
+        policy_view(&state.service, &actor, Some(&user.id.to_string())).await?,
+    ))
 }
 
 /// Clear a user's API-token max duration.
@@ -301,7 +305,9 @@ async fn unset_policy(
     AppPath(user): AppPath<String>,
 ) -> ApiResult<Json<api::EffectivePolicy>> {
     let user = state.service.set_user_policy(&actor, &user, None).await?;
-    Ok(Json(policy_view(&state.service, &actor, Some(&user.id.to_string())).await?))
+    Ok(Json(
+        policy_view(&state.service, &actor, Some(&user.id.to_string())).await?,
+    ))
 }
 
 /// Grant a role to a user.
@@ -319,7 +325,9 @@ async fn grant_role(
     AppPath((user, role)): AppPath<(String, String)>,
 ) -> ApiResult<Json<api::User>> {
     let service = &state.service;
-    let user = service.set_role_membership(&actor, &user, &role, true).await?;
+    let user = service
+        .set_role_membership(&actor, &user, &role, true)
+        .await?;
     Ok(Json(user_view(service, &user).await?))
 }
 
@@ -338,6 +346,8 @@ async fn revoke_role(
     AppPath((user, role)): AppPath<(String, String)>,
 ) -> ApiResult<Json<api::User>> {
     let service = &state.service;
-    let user = service.set_role_membership(&actor, &user, &role, false).await?;
+    let user = service
+        .set_role_membership(&actor, &user, &role, false)
+        .await?;
     Ok(Json(user_view(service, &user).await?))
 }

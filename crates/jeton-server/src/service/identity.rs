@@ -55,7 +55,11 @@ fn parse_policy(text: &str, system_max: Lifetime) -> ApiResult<Lifetime> {
 
 impl Service {
     fn admin_of(&self, actor: &Actor, tenant: TenantId, what: &str) -> ApiResult<()> {
-        require(actor.subject().administer(tenant), what, "administrator access required")
+        require(
+            actor.subject().administer(tenant),
+            what,
+            "administrator access required",
+        )
     }
 
     // ---------------------------------------------------------------- tenants
@@ -69,14 +73,21 @@ impl Service {
     }
 
     /// Finds a tenant by id or name, as `actor` may see it.
-    pub(crate) async fn find_tenant(&self, actor: &Actor, reference: &str) -> ApiResult<TenantRecord> {
+    pub(crate) async fn find_tenant(
+        &self,
+        actor: &Actor,
+        reference: &str,
+    ) -> ApiResult<TenantRecord> {
         let found = match reference.parse::<TenantId>() {
             Ok(id) => self.store.get_tenant(id).await?,
             Err(_) => self.store.get_tenant_by_name(reference).await?,
         };
         match found {
             Some(t) if actor.subject().sees_tenant(t.id) => Ok(t),
-            _ => Err(ApiError::NotFound(format!("tenant '{}' not found", clip(reference)))),
+            _ => Err(ApiError::NotFound(format!(
+                "tenant '{}' not found",
+                clip(reference)
+            ))),
         }
     }
 
@@ -95,15 +106,23 @@ impl Service {
             name: name.to_string(),
             created_at: self.now(),
         };
-        self.store.create_tenant(&tenant).await.map_err(|e| match e {
-            jeton_store::StoreError::Conflict(_) => {
-                ApiError::Conflict(format!("a tenant named '{name}' already exists"))
-            }
-            other => other.into(),
-        })?;
+        self.store
+            .create_tenant(&tenant)
+            .await
+            .map_err(|e| match e {
+                jeton_store::StoreError::Conflict(_) => {
+                    ApiError::Conflict(format!("a tenant named '{name}' already exists"))
+                }
+                other => other.into(),
+            })?;
         self.directory.put_tenant(&tenant);
         self.audit
-            .write(Event::new("tenant.create", self.now()).actor(actor).tenant(tenant.id).target("tenant", tenant.id, &tenant.name))
+            .write(
+                Event::new("tenant.create", self.now())
+                    .actor(actor)
+                    .tenant(tenant.id)
+                    .target("tenant", tenant.id, &tenant.name),
+            )
             .await;
         Ok(tenant)
     }
@@ -113,12 +132,19 @@ impl Service {
         Self::require_root(actor)?;
         let tenant = self.find_tenant(actor, reference).await?;
         if tenant.id == actor.principal.tenant_id {
-            return Err(ApiError::Unprocessable("you cannot delete your own tenant".to_string()));
+            return Err(ApiError::Unprocessable(
+                "you cannot delete your own tenant".to_string(),
+            ));
         }
         self.store.delete_tenant(tenant.id).await?;
         self.directory.remove_tenant(tenant.id);
         self.audit
-            .write(Event::new("tenant.delete", self.now()).actor(actor).tenant(tenant.id).target("tenant", tenant.id, &tenant.name))
+            .write(
+                Event::new("tenant.delete", self.now())
+                    .actor(actor)
+                    .tenant(tenant.id)
+                    .target("tenant", tenant.id, &tenant.name),
+            )
             .await;
         Ok(())
     }
@@ -134,8 +160,15 @@ impl Service {
     ) -> ApiResult<(Vec<UserRecord>, Option<String>)> {
         self.admin_of(actor, actor.principal.tenant_id, "user")?;
         let limit = page_limit(limit)?;
-        let tenant = if actor.subject().is_root() { None } else { Some(actor.principal.tenant_id) };
-        let mut users = self.store.list_users(tenant, cursor.filter(|c| !c.is_empty()), limit + 1).await?;
+        let tenant = if actor.subject().is_root() {
+            None
+        } else {
+            Some(actor.principal.tenant_id)
+        };
+        let mut users = self
+            .store
+            .list_users(tenant, cursor.filter(|c| !c.is_empty()), limit + 1)
+            .await?;
         let next = if users.len() > limit as usize {
             users.truncate(limit as usize);
             users.last().map(|u| u.username.clone())
@@ -148,17 +181,31 @@ impl Service {
     /// A user: the actor itself, or any in its tenant for administrators.
     pub async fn get_user(&self, actor: &Actor, reference: &str) -> ApiResult<UserRecord> {
         let user = self.find_user(actor, reference).await?;
-        require(actor.subject().act_on_owned(user.id, user.tenant_id), "user", "see this user")?;
+        require(
+            actor.subject().act_on_owned(user.id, user.tenant_id),
+            "user",
+            "see this user",
+        )?;
         Ok(user)
     }
 
     /// The role names of a user.
     pub async fn role_names(&self, user: UserId) -> ApiResult<Vec<String>> {
-        Ok(self.store.roles_of_user(user).await?.into_iter().map(|r| r.name).collect())
+        Ok(self
+            .store
+            .roles_of_user(user)
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect())
     }
 
     /// Creates a user (administrators; never above the creator's own level).
-    pub async fn create_user(&self, actor: &Actor, input: CreateUserInput) -> ApiResult<UserRecord> {
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        input: CreateUserInput,
+    ) -> ApiResult<UserRecord> {
         let tenant = match input.tenant.as_deref() {
             None | Some("") => actor.principal.tenant_id,
             Some(reference) => self.find_tenant(actor, reference).await?.id,
@@ -188,7 +235,9 @@ impl Service {
                 self.store
                     .get_role_by_name(tenant, name)
                     .await?
-                    .ok_or_else(|| ApiError::NotFound(format!("role '{}' not found", clip(name))))?,
+                    .ok_or_else(|| {
+                        ApiError::NotFound(format!("role '{}' not found", clip(name)))
+                    })?,
             );
         }
         let now = self.now();
@@ -237,17 +286,25 @@ impl Service {
         let is_self = user.id == actor.principal.id;
         let only_password = input.active.is_none() && input.access_level.is_none();
         if !(is_self && only_password) {
-            require(actor.subject().act_on_owned(user.id, user.tenant_id), "user", "manage this user")?;
+            require(
+                actor.subject().act_on_owned(user.id, user.tenant_id),
+                "user",
+                "manage this user",
+            )?;
             self.admin_of(actor, user.tenant_id, "user")?;
             if !actor.principal.access.at_least(user.access_level) {
-                return Err(ApiError::forbidden("the user's access level is above your own"));
+                return Err(ApiError::forbidden(
+                    "the user's access level is above your own",
+                ));
             }
         }
         let mut changes = Vec::new();
         if let Some(text) = input.access_level.as_deref() {
             let level = parse_level(text)?;
             if is_self && level != user.access_level {
-                return Err(ApiError::Unprocessable("you cannot change your own access level".to_string()));
+                return Err(ApiError::Unprocessable(
+                    "you cannot change your own access level".to_string(),
+                ));
             }
             require(
                 actor.subject().grant_level(user.tenant_id, level),
@@ -259,7 +316,9 @@ impl Service {
         }
         if let Some(active) = input.active {
             if is_self && !active {
-                return Err(ApiError::Unprocessable("you cannot deactivate yourself".to_string()));
+                return Err(ApiError::Unprocessable(
+                    "you cannot deactivate yourself".to_string(),
+                ));
             }
             user.active = active;
             changes.push(if active { "activated" } else { "deactivated" });
@@ -288,18 +347,31 @@ impl Service {
     /// Deletes a user with its tokens (administrators; never oneself).
     pub async fn delete_user(&self, actor: &Actor, reference: &str) -> ApiResult<()> {
         let user = self.find_user(actor, reference).await?;
-        require(actor.subject().act_on_owned(user.id, user.tenant_id), "user", "manage this user")?;
+        require(
+            actor.subject().act_on_owned(user.id, user.tenant_id),
+            "user",
+            "manage this user",
+        )?;
         self.admin_of(actor, user.tenant_id, "user")?;
         if user.id == actor.principal.id {
-            return Err(ApiError::Unprocessable("you cannot delete yourself".to_string()));
+            return Err(ApiError::Unprocessable(
+                "you cannot delete yourself".to_string(),
+            ));
         }
         if !actor.principal.access.at_least(user.access_level) {
-            return Err(ApiError::forbidden("the user's access level is above your own"));
+            return Err(ApiError::forbidden(
+                "the user's access level is above your own",
+            ));
         }
         self.store.delete_user(user.id).await?;
         self.directory.remove_user(user.id);
         self.audit
-            .write(Event::new("user.delete", self.now()).actor(actor).tenant(user.tenant_id).target("user", user.id, &user.username))
+            .write(
+                Event::new("user.delete", self.now())
+                    .actor(actor)
+                    .tenant(user.tenant_id)
+                    .target("user", user.id, &user.username),
+            )
             .await;
         Ok(())
     }
@@ -307,38 +379,63 @@ impl Service {
     // ---------------------------------------------------------------- roles
 
     /// Finds a role by id, or by name in the actor's tenant.
-    pub(crate) async fn find_role(&self, actor: &Actor, tenant: TenantId, reference: &str) -> ApiResult<RoleRecord> {
+    pub(crate) async fn find_role(
+        &self,
+        actor: &Actor,
+        tenant: TenantId,
+        reference: &str,
+    ) -> ApiResult<RoleRecord> {
         let found = match reference.parse::<RoleId>() {
             Ok(id) => self.store.get_role(id).await?,
             Err(_) => self.store.get_role_by_name(tenant, reference).await?,
         };
         match found {
             Some(role) if actor.subject().sees_tenant(role.tenant_id) => Ok(role),
-            _ => Err(ApiError::NotFound(format!("role '{}' not found", clip(reference)))),
+            _ => Err(ApiError::NotFound(format!(
+                "role '{}' not found",
+                clip(reference)
+            ))),
         }
     }
 
     /// Roles of the actor's tenant (all tenants for root).
     pub async fn list_roles(&self, actor: &Actor) -> ApiResult<Vec<RoleRecord>> {
         self.admin_of(actor, actor.principal.tenant_id, "role")?;
-        let tenant = if actor.subject().is_root() { None } else { Some(actor.principal.tenant_id) };
+        let tenant = if actor.subject().is_root() {
+            None
+        } else {
+            Some(actor.principal.tenant_id)
+        };
         Ok(self.store.list_roles(tenant).await?)
     }
 
     /// A role (administrators of its tenant).
     pub async fn get_role(&self, actor: &Actor, reference: &str) -> ApiResult<RoleRecord> {
-        let role = self.find_role(actor, actor.principal.tenant_id, reference).await?;
+        let role = self
+            .find_role(actor, actor.principal.tenant_id, reference)
+            .await?;
         self.admin_of(actor, role.tenant_id, "role")?;
         Ok(role)
     }
 
     /// Usernames holding a role.
     pub async fn role_members(&self, role: RoleId) -> ApiResult<Vec<String>> {
-        Ok(self.store.members_of_role(role).await?.into_iter().map(|u| u.username).collect())
+        Ok(self
+            .store
+            .members_of_role(role)
+            .await?
+            .into_iter()
+            .map(|u| u.username)
+            .collect())
     }
 
     /// Creates a role.
-    pub async fn create_role(&self, actor: &Actor, name: &str, tenant: Option<&str>) -> ApiResult<RoleRecord> {
+    pub async fn create_role(
+        &self,
+        actor: &Actor,
+        name: &str,
+        tenant: Option<&str>,
+    ) -> ApiResult<RoleRecord> {
         let tenant = match tenant {
             None | Some("") => actor.principal.tenant_id,
             Some(reference) => self.find_tenant(actor, reference).await?.id,
@@ -360,7 +457,12 @@ impl Service {
             other => other.into(),
         })?;
         self.audit
-            .write(Event::new("role.create", self.now()).actor(actor).tenant(tenant).target("role", role.id, &role.name))
+            .write(
+                Event::new("role.create", self.now())
+                    .actor(actor)
+                    .tenant(tenant)
+                    .target("role", role.id, &role.name),
+            )
             .await;
         Ok(role)
     }
@@ -370,7 +472,12 @@ impl Service {
         let role = self.get_role(actor, reference).await?;
         self.store.delete_role(role.id).await?;
         self.audit
-            .write(Event::new("role.delete", self.now()).actor(actor).tenant(role.tenant_id).target("role", role.id, &role.name))
+            .write(
+                Event::new("role.delete", self.now())
+                    .actor(actor)
+                    .tenant(role.tenant_id)
+                    .target("role", role.id, &role.name),
+            )
             .await;
         Ok(())
     }
@@ -384,30 +491,43 @@ impl Service {
         member: bool,
     ) -> ApiResult<UserRecord> {
         let user = self.find_user(actor, user).await?;
-        require(actor.subject().act_on_owned(user.id, user.tenant_id), "user", "manage this user")?;
+        require(
+            actor.subject().act_on_owned(user.id, user.tenant_id),
+            "user",
+            "manage this user",
+        )?;
         self.admin_of(actor, user.tenant_id, "user")?;
         let role = self.find_role(actor, user.tenant_id, role).await?;
         if role.tenant_id != user.tenant_id {
-            return Err(ApiError::NotFound(format!("role '{}' not found", clip(&role.name))));
+            return Err(ApiError::NotFound(format!(
+                "role '{}' not found",
+                clip(&role.name)
+            )));
         }
         if member {
             self.store.add_role_member(role.id, user.id).await?;
         } else {
-            self.store.remove_role_member(role.id, user.id).await.map_err(|e| match e {
-                jeton_store::StoreError::NotFound => ApiError::NotFound(format!(
-                    "user {} does not hold role {}",
-                    user.username, role.name
-                )),
-                other => other.into(),
-            })?;
+            self.store
+                .remove_role_member(role.id, user.id)
+                .await
+                .map_err(|e| match e {
+                    jeton_store::StoreError::NotFound => ApiError::NotFound(format!(
+                        "user {} does not hold role {}",
+                        user.username, role.name
+                    )),
+                    other => other.into(),
+                })?;
         }
         self.audit
             .write(
-                Event::new(if member { "role.grant" } else { "role.revoke" }, self.now())
-                    .actor(actor)
-                    .tenant(user.tenant_id)
-                    .target("user", user.id, &user.username)
-                    .detail("role", role.name.clone()),
+                Event::new(
+                    if member { "role.grant" } else { "role.revoke" },
+                    self.now(),
+                )
+                .actor(actor)
+                .tenant(user.tenant_id)
+                .target("user", user.id, &user.username)
+                .detail("role", role.name.clone()),
             )
             .await;
         Ok(user)
@@ -420,7 +540,12 @@ impl Service {
         &self,
         actor: &Actor,
         reference: Option<&str>,
-    ) -> ApiResult<(UserRecord, Option<Lifetime>, Vec<(String, Lifetime)>, EffectiveLimit)> {
+    ) -> ApiResult<(
+        UserRecord,
+        Option<Lifetime>,
+        Vec<(String, Lifetime)>,
+        EffectiveLimit,
+    )> {
         let user = self.target_user(actor, reference).await?;
         let (user_limit, role_limits) = self.limits_of(&user).await?;
         let limit = self.config.policy.effective_limit(
@@ -439,7 +564,11 @@ impl Service {
         max_duration: Option<&str>,
     ) -> ApiResult<UserRecord> {
         let mut user = self.find_user(actor, reference).await?;
-        require(actor.subject().act_on_owned(user.id, user.tenant_id), "user", "manage this user")?;
+        require(
+            actor.subject().act_on_owned(user.id, user.tenant_id),
+            "user",
+            "manage this user",
+        )?;
         self.admin_of(actor, user.tenant_id, "user")?;
         let limit = max_duration
             .map(|text| parse_policy(text, self.config.policy.max_lifetime))
@@ -449,11 +578,18 @@ impl Service {
         self.store.update_user(&user).await?;
         self.audit
             .write(
-                Event::new(if limit.is_some() { "policy.set" } else { "policy.unset" }, self.now())
-                    .actor(actor)
-                    .tenant(user.tenant_id)
-                    .target("user", user.id, &user.username)
-                    .detail("max_duration", limit.map(|l| l.to_string())),
+                Event::new(
+                    if limit.is_some() {
+                        "policy.set"
+                    } else {
+                        "policy.unset"
+                    },
+                    self.now(),
+                )
+                .actor(actor)
+                .tenant(user.tenant_id)
+                .target("user", user.id, &user.username)
+                .detail("max_duration", limit.map(|l| l.to_string())),
             )
             .await;
         Ok(user)
@@ -471,14 +607,23 @@ impl Service {
             .map(|text| parse_policy(text, self.config.policy.max_lifetime))
             .transpose()?;
         role.token_max_secs = limit.map(Lifetime::as_secs_i64);
-        self.store.set_role_token_max(role.id, role.token_max_secs).await?;
+        self.store
+            .set_role_token_max(role.id, role.token_max_secs)
+            .await?;
         self.audit
             .write(
-                Event::new(if limit.is_some() { "policy.set" } else { "policy.unset" }, self.now())
-                    .actor(actor)
-                    .tenant(role.tenant_id)
-                    .target("role", role.id, &role.name)
-                    .detail("max_duration", limit.map(|l| l.to_string())),
+                Event::new(
+                    if limit.is_some() {
+                        "policy.set"
+                    } else {
+                        "policy.unset"
+                    },
+                    self.now(),
+                )
+                .actor(actor)
+                .tenant(role.tenant_id)
+                .target("role", role.id, &role.name)
+                .detail("max_duration", limit.map(|l| l.to_string())),
             )
             .await;
         Ok(role)
@@ -506,15 +651,28 @@ impl Service {
         };
         let limit = page_limit(limit)?;
         let before = match cursor.filter(|c| !c.is_empty()) {
-            Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::BadRequest("invalid cursor".to_string()))?),
+            Some(c) => Some(
+                c.parse::<i64>()
+                    .map_err(|_| ApiError::BadRequest("invalid cursor".to_string()))?,
+            ),
             None => None,
         };
         let filter = AuditFilter {
-            tenant_id: if actor.subject().is_root() { None } else { Some(actor.principal.tenant_id) },
+            tenant_id: if actor.subject().is_root() {
+                None
+            } else {
+                Some(actor.principal.tenant_id)
+            },
             user_id,
             action: action.filter(|a| !a.is_empty()).map(str::to_string),
-            since: since.filter(|s| !s.is_empty()).map(|s| parse_time(s, now)).transpose()?,
-            until: until.filter(|s| !s.is_empty()).map(|s| parse_time(s, now)).transpose()?,
+            since: since
+                .filter(|s| !s.is_empty())
+                .map(|s| parse_time(s, now))
+                .transpose()?,
+            until: until
+                .filter(|s| !s.is_empty())
+                .map(|s| parse_time(s, now))
+                .transpose()?,
             before,
             limit: limit + 1,
         };

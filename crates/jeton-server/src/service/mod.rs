@@ -150,21 +150,32 @@ impl Service {
         reference: Option<&str>,
     ) -> ApiResult<UserRecord> {
         let me = &actor.principal;
-        let names_me = |r: &str| r == me.username || r.parse::<UserId>().is_ok_and(|id| id == me.id);
+        let names_me =
+            |r: &str| r == me.username || r.parse::<UserId>().is_ok_and(|id| id == me.id);
         match reference {
             None => self.own_record(actor).await,
             Some(r) if names_me(r) => self.own_record(actor).await,
             Some(r) => {
-                if !actor.subject().administer(me.tenant_id).eq(&Decision::Allow) {
+                if !actor
+                    .subject()
+                    .administer(me.tenant_id)
+                    .eq(&Decision::Allow)
+                {
                     return Err(ApiError::Forbidden(
                         "insufficient permissions: only administrators may act for other users"
                             .to_string(),
                     ));
                 }
                 let user = self.find_user(actor, r).await?;
-                require(actor.subject().administer(user.tenant_id), "user", "manage this user")?;
+                require(
+                    actor.subject().administer(user.tenant_id),
+                    "user",
+                    "manage this user",
+                )?;
                 if !actor.principal.access.at_least(user.access_level) {
-                    return Err(ApiError::forbidden("the user's access level is above your own"));
+                    return Err(ApiError::forbidden(
+                        "the user's access level is above your own",
+                    ));
                 }
                 Ok(user)
             }
@@ -187,7 +198,11 @@ impl Service {
         let user_limit = user.token_max_secs.and_then(secs_to_lifetime);
         let role_limits = roles
             .into_iter()
-            .filter_map(|r| r.token_max_secs.and_then(secs_to_lifetime).map(|l| (r.name, l)))
+            .filter_map(|r| {
+                r.token_max_secs
+                    .and_then(secs_to_lifetime)
+                    .map(|l| (r.name, l))
+            })
             .collect();
         Ok((user_limit, role_limits))
     }
@@ -214,7 +229,10 @@ pub(crate) fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
 }
 
 pub(crate) fn secs_to_lifetime(secs: i64) -> Option<Lifetime> {
-    u64::try_from(secs).ok().filter(|s| *s > 0).map(Lifetime::from_secs)
+    u64::try_from(secs)
+        .ok()
+        .filter(|s| *s > 0)
+        .map(Lifetime::from_secs)
 }
 
 /// Shortens user input quoted back in messages.
@@ -226,13 +244,17 @@ pub(crate) fn clip(text: &str) -> String {
 pub fn rfc3339(secs: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| secs.to_string())
 }
 
 /// Parses an RFC 3339 time, or a duration back from `now` (`1h` = an hour ago).
 pub fn parse_time(text: &str, now: i64) -> ApiResult<i64> {
-    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+    {
         return Ok(t.unix_timestamp());
     }
     match Lifetime::parse(text) {

@@ -95,7 +95,11 @@ impl Service {
             self.throttle.fail(&user_key, now);
             self.throttle.fail(&addr_key, now);
             let mut event = Event::new("auth.login", now)
-                .actor_parts(user.as_ref().map(|u| u.id), username, client_addr.as_deref())
+                .actor_parts(
+                    user.as_ref().map(|u| u.id),
+                    username,
+                    client_addr.as_deref(),
+                )
                 .outcome("failure")
                 .detail("reason", reason);
             if let Some(u) = &user {
@@ -222,8 +226,8 @@ impl Service {
                     .map_err(|e| ApiError::BadRequest(e.to_string()))?,
             ),
         };
-        let scopes = scope::normalize(&input.scopes)
-            .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+        let scopes =
+            scope::normalize(&input.scopes).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
         let scopes = scope::for_child(actor.scopes.as_deref(), scopes)
             .map_err(|e| ApiError::Forbidden(e.to_string()))?;
         let (user_limit, role_limits) = self.limits_of(&owner).await?;
@@ -303,14 +307,18 @@ impl Service {
             .await?
             .ok_or_else(|| ApiError::not_found("token"))?;
         require(
-            actor.subject().act_on_owned(record.user_id, record.tenant_id),
+            actor
+                .subject()
+                .act_on_owned(record.user_id, record.tenant_id),
             "token",
             "act on this token",
         )?;
-        if let Some(owner) = self.directory.user(record.user_id) {
-            if !actor.principal.access.at_least(owner.access) {
-                return Err(ApiError::forbidden("the token's owner has an access level above your own"));
-            }
+        if let Some(owner) = self.directory.user(record.user_id)
+            && !actor.principal.access.at_least(owner.access)
+        {
+            return Err(ApiError::forbidden(
+                "the token's owner has an access level above your own",
+            ));
         }
         Ok(record)
     }
