@@ -70,6 +70,14 @@ impl Out {
         Ok(())
     }
 
+    /// Prints bytes as they are.
+    pub fn raw(bytes: &[u8]) -> Result<(), PrintError> {
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(bytes)?;
+        stdout.flush()?;
+        Ok(())
+    }
+
     /// Prints `value` as pretty JSON.
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), PrintError> {
         let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
@@ -153,10 +161,7 @@ pub fn list(items: &[String]) -> String {
 
 /// An optional value for one cell, `-` when absent.
 pub fn or_dash(value: Option<&str>) -> String {
-    value
-        .filter(|v| !v.is_empty())
-        .unwrap_or("-")
-        .to_string()
+    value.filter(|v| !v.is_empty()).unwrap_or("-").to_string()
 }
 
 /// `yes` / `no`.
@@ -172,7 +177,10 @@ mod tests {
     fn shortens_times_to_minutes_in_utc() {
         assert_eq!(short_time("2026-07-20T09:00:59Z"), "2026-07-20 09:00Z");
         assert_eq!(short_time("2026-07-20T11:30:00+02:00"), "2026-07-20 09:30Z");
-        assert_eq!(audit_time("2026-07-20T09:00:05.123Z"), "2026-07-20 09:00:05Z");
+        assert_eq!(
+            audit_time("2026-07-20T09:00:05.123Z"),
+            "2026-07-20 09:00:05Z"
+        );
         assert_eq!(short_time("not a time"), "not a time");
         assert_eq!(short_time_or(None, "never"), "never");
     }
@@ -183,7 +191,10 @@ mod tests {
         t.add_row(vec!["ci", "123"]);
         let text = t.to_string();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("+-") && lines[0].ends_with("-+"), "{text}");
+        assert!(
+            lines[0].starts_with("+-") && lines[0].ends_with("-+"),
+            "{text}"
+        );
         assert!(lines[1].starts_with("| NAME"), "{text}");
         assert!(lines[3].starts_with("| ci"), "{text}");
     }

@@ -306,7 +306,11 @@ mod tests {
         let profile = loaded.get("default").unwrap();
         assert_eq!(profile.token, None);
         assert_eq!(profile.username.as_deref(), Some("alice"));
-        assert!(!fs::read_to_string(loaded.path()).unwrap().contains("secret-token"));
+        assert!(
+            !fs::read_to_string(loaded.path())
+                .unwrap()
+                .contains("secret-token")
+        );
     }
 
     #[test]

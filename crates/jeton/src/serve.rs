@@ -14,7 +14,9 @@ use serde::Deserialize;
 /// `--config` file (same names, with `_` instead of `-`); flags win over variables, variables
 /// over the file, the file over the defaults.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  jeton serve\n  jeton serve --listen 0.0.0.0:8080 --database-url postgres://jeton@db/jeton\n  JETON_BOOTSTRAP_PASSWORD=s3cret jeton serve --config /etc/jeton.toml")]
+#[command(
+    after_help = "Examples:\n  jeton serve\n  jeton serve --listen 0.0.0.0:8080 --database-url postgres://jeton@db/jeton\n  JETON_BOOTSTRAP_PASSWORD=s3cret jeton serve --config /etc/jeton.toml"
+)]
 pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "JETON_LISTEN", value_name = "ADDR")]
@@ -95,8 +97,8 @@ fn lifetime(name: &str, value: Option<String>, default: Lifetime) -> anyhow::Res
 }
 
 fn duration(name: &str, value: Option<String>, default: Duration) -> anyhow::Result<Duration> {
-    Ok(lifetime(name, value, Lifetime::from_secs(default.as_secs()))
-        .map(|l| Duration::from_secs(l.as_secs()))?)
+    lifetime(name, value, Lifetime::from_secs(default.as_secs()))
+        .map(|l| Duration::from_secs(l.as_secs()))
 }
 
 impl ServeArgs {

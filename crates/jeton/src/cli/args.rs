@@ -416,7 +416,9 @@ pub struct RoleArg {
 
 /// `jeton role create`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  jeton role create analysts\n  jeton role create analysts --tenant acme")]
+#[command(
+    after_help = "Examples:\n  jeton role create analysts\n  jeton role create analysts --tenant acme"
+)]
 pub struct RoleCreateArgs {
     /// The role's name (unique in the tenant).
     pub name: String,
@@ -625,10 +627,11 @@ mod tests {
             "90",
         ])
         .unwrap();
-        assert!(matches!(
-            cli.command,
-            Command::Client(ClientCommand::GetToken(TokenCreateArgs { ref expires_in, .. }) if expires_in.as_deref() == Some("90"))
-        ));
+        let Command::Client(ClientCommand::GetToken(args)) = cli.command else {
+            panic!("get-token parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.description, "PyIceberg automation");
+        assert_eq!(args.expires_in.as_deref(), Some("90"));
         for args in [
             &["jeton", "revoke-token"][..],
             &["jeton", "revoke-token-by-id", "--id", "x"],
@@ -644,9 +647,16 @@ mod tests {
     fn global_flags_work_before_and_after_the_command() {
         let cli = Cli::try_parse_from(["jeton", "--output", "json", "token", "list"]).unwrap();
         assert_eq!(cli.global.output, OutputFormat::Json);
-        let cli =
-            Cli::try_parse_from(["jeton", "token", "list", "--url", "http://h:1", "-o", "json"])
-                .unwrap();
+        let cli = Cli::try_parse_from([
+            "jeton",
+            "token",
+            "list",
+            "--url",
+            "http://h:1",
+            "-o",
+            "json",
+        ])
+        .unwrap();
         assert_eq!(cli.global.url.as_deref(), Some("http://h:1"));
         assert_eq!(cli.global.output, OutputFormat::Json);
     }

@@ -85,14 +85,6 @@ impl CliError {
         }
     }
 
-    /// The HTTP status of a [`CliError::Server`] error.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            CliError::Server { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -140,7 +132,10 @@ impl fmt::Display for CliError {
                 Ok(())
             }
             CliError::Unreachable { url } => {
-                write!(f, "cannot reach the server at {url} - is 'jeton serve' running?")
+                write!(
+                    f,
+                    "cannot reach the server at {url} - is 'jeton serve' running?"
+                )
             }
             CliError::InvalidResponse { url, detail } => {
                 write!(f, "unexpected answer from the server at {url}: {detail}")
@@ -212,8 +207,11 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_kind_of_failure() {
-        let unreachable =
-            CliError::from_client(ClientError::Unreachable("refused".into()), "http://h:1", true);
+        let unreachable = CliError::from_client(
+            ClientError::Unreachable("refused".into()),
+            "http://h:1",
+            true,
+        );
         assert_eq!(unreachable.exit_code(), 3);
         assert_eq!(
             unreachable.to_string(),

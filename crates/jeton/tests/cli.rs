@@ -1,0 +1,774 @@
+//! The `jeton` binary as a user runs it: exit codes, messages, the profile file, and the seed
+//! documents' workflows against a real `jeton serve` on a free local port.
+//!
+//! Every test runs the binary with its own configuration directory (`JETON_CONFIG_DIR`) and
+//! without any `JETON_*` variable from the caller's environment. Tests that need a server start
+//! their own with [`spawn_server`], on a fresh SQLite database.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+const JETON: &str = env!("CARGO_BIN_EXE_jeton");
+
+/// Variables that would leak the caller's settings into a test.
+const JETON_VARS: &[&str] = &[
+    "JETON_URL",
+    "JETON_TOKEN",
+    "JETON_PROFILE",
+    "JETON_CONFIG_DIR",
+    "JETON_LISTEN",
+    "JETON_DATABASE_URL",
+    "JETON_CONFIG",
+    "JETON_BOOTSTRAP_PASSWORD",
+];
+
+// --- harness ---------------------------------------------------------------------------------
+
+/// A user of the CLI: a private configuration directory and the environment to run `jeton` in.
+struct User {
+    config: TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl User {
+    fn new() -> Self {
+        Self {
+            config: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+        }
+    }
+
+    /// The same user, with `JETON_URL` pointing at `url`.
+    fn at(url: &str) -> Self {
+        let mut user = Self::new();
+        user.env.push(("JETON_URL".into(), url.into()));
+        user
+    }
+
+    fn profile_path(&self) -> PathBuf {
+        self.config.path().join("config.toml")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(JETON);
+        command.args(args);
+        for var in JETON_VARS {
+            command.env_remove(var);
+        }
+        command
+            .env("JETON_CONFIG_DIR", self.config.path())
+            .env("NO_COLOR", "1");
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// Runs `jeton args` with nothing on standard input.
+    fn run(&self, args: &[&str]) -> Run {
+        self.run_with(self.command(args), None)
+    }
+
+    /// Runs `jeton args` with `stdin` piped in.
+    fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        self.run_with(self.command(args), Some(stdin))
+    }
+
+    /// Runs `jeton args` with extra environment variables.
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut command = self.command(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        self.run_with(command, None)
+    }
+
+    fn run_with(&self, mut command: Command, stdin: Option<&str>) -> Run {
+        command
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("cannot start jeton");
+        if let Some(text) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        Run::from(child.wait_with_output().unwrap())
+    }
+
+    /// `jeton login --username admin --password-stdin` (against a [`spawn_server`] server).
+    fn login_admin(&self) {
+        self.run_stdin(
+            &["login", "--username", "admin", "--password-stdin"],
+            ADMIN_PASSWORD,
+        )
+        .ok();
+    }
+}
+
+/// What one run of `jeton` did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Self {
+        Self {
+            code: output.status.code().expect("jeton was killed by a signal"),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts exit code 0 and returns the run.
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success: {self:#?}");
+        self
+    }
+
+    /// Asserts `code` and returns the run.
+    fn code(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "expected exit code {code}: {self:#?}");
+        self
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+/// A URL where nothing listens: a port the OS just handed out and took back.
+fn closed_url() -> String {
+    format!("http://{}", free_addr())
+}
+
+fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Password of the bootstrap `admin` user of servers started by [`spawn_server`].
+const ADMIN_PASSWORD: &str = "bootstrap-password-for-tests";
+
+/// A `jeton serve` child process on a fresh SQLite database; killed when dropped.
+struct Server {
+    url: String,
+    child: Child,
+    dir: TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+/// Starts `jeton serve --listen 127.0.0.1:PORT --database-url sqlite://DIR/j.db` with
+/// `JETON_BOOTSTRAP_PASSWORD` set, and waits until `GET /healthz` answers 200.
+fn spawn_server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let log = fs::File::create(dir.path().join("server.log")).unwrap();
+    let mut command = Command::new(JETON);
+    for var in JETON_VARS {
+        command.env_remove(var);
+    }
+    let child = command
+        .args(["serve", "--listen", &addr.to_string(), "--database-url"])
+        .arg(format!("sqlite://{}", dir.path().join("j.db").display()))
+        .env("JETON_BOOTSTRAP_PASSWORD", ADMIN_PASSWORD)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("cannot start jeton serve");
+    let mut server = Server {
+        url: format!("http://{addr}"),
+        child,
+        dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if healthy(addr) {
+            return server;
+        }
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("jeton serve exited with {status}:\n{}", server.log());
+        }
+        if Instant::now() > deadline {
+            panic!("jeton serve did not become healthy:\n{}", server.log());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `GET /healthz` answers 200.
+fn healthy(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
+
+// --- without a server --------------------------------------------------------------------------
+
+#[test]
+fn usage_errors_exit_2() {
+    let user = User::at(&closed_url());
+    for args in [
+        &["frobnicate"][..],
+        &["token", "create"],
+        &[
+            "token",
+            "create",
+            "--description",
+            "x",
+            "--expires-in",
+            "soon",
+        ],
+        &["token", "list", "--kind", "banana"],
+        &["--output", "yaml", "whoami"],
+        &["login"],
+        &[
+            "login",
+            "--username",
+            "a",
+            "--password",
+            "b",
+            "--password-stdin",
+        ],
+        &["login", "--with-token", "--username", "a"],
+        &[
+            "user",
+            "create",
+            "--username",
+            "a",
+            "--access-level",
+            "superuser",
+        ],
+        &["user", "update", "alice"],
+        &["policy", "set", "--max-duration", "24h"],
+        &[
+            "policy",
+            "set",
+            "--user",
+            "a",
+            "--role",
+            "r",
+            "--max-duration",
+            "24h",
+        ],
+        &["policy", "set", "--user", "a", "--max-duration", "90"],
+        &["audit", "--limit", "0"],
+        &["completions", "tcsh"],
+    ] {
+        let run = user.run(args);
+        assert_eq!(run.code, 2, "jeton {args:?}: {run:#?}");
+        assert!(run.stderr.starts_with("error:"), "jeton {args:?}: {run:#?}");
+    }
+}
+
+#[test]
+fn bad_local_input_exits_2() {
+    let user = User::new();
+    let run = user.run(&["--url", "ftp://example.com", "whoami"]).code(2);
+    assert!(run.stderr.contains("use http:// or https://"), "{run:#?}");
+
+    let run = user
+        .run(&["--url", &closed_url(), "user", "show", ".."])
+        .code(2);
+    assert!(run.stderr.contains("not a valid id or name"), "{run:#?}");
+
+    let run = user
+        .run_stdin(&["--url", &closed_url(), "login", "--with-token"], "\n")
+        .code(2);
+    assert!(run.stderr.contains("no token"), "{run:#?}");
+}
+
+#[test]
+fn an_unreachable_server_exits_3_with_one_clear_line() {
+    let url = closed_url();
+    let user = User::at(&url);
+    for args in [
+        &["whoami"][..],
+        &["token", "list"],
+        &["token", "create", "--description", "x"],
+        &["get-token", "--description", "x", "--expires-in", "90"],
+        &["logout"],
+        &["audit"],
+    ] {
+        let run = user.run(args).code(3);
+        assert_eq!(
+            run.stderr,
+            format!("error: cannot reach the server at {url} - is 'jeton serve' running?\n"),
+            "jeton {args:?}"
+        );
+        assert_eq!(run.stdout, "", "jeton {args:?}");
+    }
+}
+
+#[test]
+fn the_url_comes_from_the_flag_then_the_environment_then_the_profile() {
+    let (flag, env, saved) = (closed_url(), closed_url(), closed_url());
+    let user = User::new();
+    fs::write(
+        user.profile_path(),
+        format!("[profiles.default]\nurl = \"{saved}\"\n"),
+    )
+    .unwrap();
+    let names_url = |run: Run, url: &str| {
+        assert!(
+            run.stderr.contains(&format!("server at {url} ")),
+            "{url}: {run:#?}"
+        );
+    };
+    names_url(user.run(&["whoami"]).code(3), &saved);
+    names_url(
+        user.run_env(&["whoami"], &[("JETON_URL", &env)]).code(3),
+        &env,
+    );
+    names_url(
+        user.run_env(&["--url", &flag, "whoami"], &[("JETON_URL", &env)])
+            .code(3),
+        &flag,
+    );
+}
+
+#[test]
+fn login_with_token_against_an_unreachable_server_saves_nothing() {
+    let user = User::at(&closed_url());
+    user.run_stdin(&["login", "--with-token"], "jsk_not_checked\n")
+        .code(3);
+    assert!(!user.profile_path().exists());
+}
+
+#[test]
+fn the_password_flag_warns_that_it_is_visible() {
+    let user = User::at(&closed_url());
+    let run = user
+        .run(&["login", "--username", "admin", "--password", "pw"])
+        .code(3);
+    assert!(
+        run.stderr
+            .starts_with("warning: --password is visible to other processes"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn a_corrupt_profile_file_is_a_usage_error_naming_the_file() {
+    let user = User::at(&closed_url());
+    fs::write(user.profile_path(), "[profiles.default\n").unwrap();
+    let run = user.run(&["whoami"]).code(2);
+    assert!(run.stderr.contains("config.toml"), "{run:#?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_profile_file_readable_by_others_is_made_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let user = User::new();
+    let path = user.profile_path();
+    fs::write(
+        &path,
+        format!(
+            "[profiles.default]\nurl = \"{}\"\ntoken = \"t\"\n",
+            closed_url()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    user.run(&["whoami"]).code(3);
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[test]
+fn completions_print_for_each_shell() {
+    let user = User::new();
+    for (shell, marker) in [
+        ("bash", "_jeton()"),
+        ("zsh", "#compdef jeton"),
+        ("fish", "complete -c jeton"),
+    ] {
+        let run = user.run(&["completions", shell]).ok();
+        assert!(run.stdout.contains(marker), "{shell}: {run:#?}");
+        assert!(run.stdout.contains("get-token"), "{shell}");
+    }
+}
+
+#[test]
+fn help_shows_examples_and_never_the_token() {
+    let user = User::new();
+    for args in [
+        &["--help"][..],
+        &["token", "create", "--help"],
+        &["get-token", "--help"],
+        &["login", "--help"],
+        &["audit", "--help"],
+        &["revoke-token", "--help"],
+    ] {
+        let run = user
+            .run_env(args, &[("JETON_TOKEN", "super-secret-value")])
+            .ok();
+        assert!(run.stdout.contains("Example"), "jeton {args:?}: {run:#?}");
+        assert!(!run.stdout.contains("super-secret-value"), "jeton {args:?}");
+    }
+}
+
+// --- against a server --------------------------------------------------------------------------
+
+#[test]
+fn login_with_password_stdin_saves_a_private_profile() {
+    let server = spawn_server();
+    let user = User::at(&server.url);
+    let run = user
+        .run_stdin(
+            &["login", "--username", "admin", "--password-stdin"],
+            &format!("{ADMIN_PASSWORD}\n"),
+        )
+        .ok();
+    assert!(run.stdout.contains("as admin"), "{run:#?}");
+    let saved = fs::read_to_string(user.profile_path()).unwrap();
+    assert!(saved.contains("username = \"admin\""), "{saved}");
+    assert!(
+        saved.contains(&format!("url = \"{}\"", server.url)),
+        "{saved}"
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&user.profile_path()), 0o600);
+
+    // The saved credential works, and its value is never printed.
+    let me = user.run(&["whoami", "--output", "json"]).ok().json();
+    assert_eq!(me["user"]["username"], "admin");
+    assert_eq!(me["token"]["kind"], "session");
+    let token = saved
+        .lines()
+        .find_map(|l| l.strip_prefix("token = \""))
+        .unwrap()
+        .trim_end_matches('"');
+    assert!(!run.stdout.contains(token));
+}
+
+#[test]
+fn a_wrong_password_is_refused_with_a_hint() {
+    let server = spawn_server();
+    let user = User::at(&server.url);
+    let run = user
+        .run_stdin(
+            &["login", "--username", "admin", "--password-stdin"],
+            "wrong",
+        )
+        .code(1);
+    assert!(
+        run.stderr
+            .contains("(401) - check the username and password"),
+        "{run:#?}"
+    );
+    assert!(!user.profile_path().exists());
+}
+
+#[test]
+fn piped_token_create_prints_only_the_token() {
+    let server = spawn_server();
+    let user = User::at(&server.url);
+    user.login_admin();
+    let run = user
+        .run(&[
+            "token",
+            "create",
+            "--description",
+            "CI pipeline",
+            "--expires-in",
+            "30",
+        ])
+        .ok();
+    let token = run.stdout.strip_suffix('\n').expect("one line");
+    assert!(!token.contains('\n') && !token.contains(' '), "{run:#?}");
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+
+    // The value works on its own, as `TOKEN=$(jeton token create ...)` users will use it.
+    let me = user
+        .run_env(&["whoami", "-o", "json"], &[("JETON_TOKEN", token)])
+        .ok()
+        .json();
+    assert_eq!(me["token"]["kind"], "api");
+
+    // The seed's spelling does the same.
+    let run = user
+        .run(&[
+            "get-token",
+            "--description",
+            "GitHub Actions",
+            "--expires-in",
+            "365",
+        ])
+        .ok();
+    assert_eq!(run.stdout.trim().split('.').count(), 3, "{run:#?}");
+}
+
+#[test]
+fn token_list_shows_created_tokens() {
+    let server = spawn_server();
+    let user = User::at(&server.url);
+    user.login_admin();
+    user.run(&[
+        "token",
+        "create",
+        "--description",
+        "nightly ETL",
+        "--name",
+        "etl",
+        "--expires-in",
+        "24h",
+    ])
+    .ok();
+    let run = user.run(&["token", "list"]).ok();
+    let header = run.stdout.lines().nth(1).unwrap();
+    for column in [
+        "NAME",
+        "ID",
+        "KIND",
+        "STATUS",
+        "CREATED",
+        "EXPIRES",
+        "LAST USED",
+        "COMMENT",
+    ] {
+        assert!(header.contains(column), "{column}: {run:#?}");
+    }
+    assert!(run.stdout.contains("etl"), "{run:#?}");
+    assert!(run.stdout.contains("nightly ETL"), "{run:#?}");
+
+    let tokens = user.run(&["token", "list", "-o", "json"]).ok().json();
+    let etl = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "etl")
+        .expect("etl listed");
+    assert_eq!(etl["comment"], "nightly ETL");
+    assert_eq!(etl["kind"], "api");
+    assert!(etl.get("token").is_none(), "listings never carry values");
+
+    // An administrator's view of a user's tokens, by the seed's command.
+    let run = user.run(&["list-user-tokens", "--user-id", "admin"]).ok();
+    assert!(run.stdout.contains("USER"), "{run:#?}");
+    assert!(run.stdout.contains("etl"), "{run:#?}");
+}
+
+#[test]
+fn revoke_by_id_stops_the_token() {
+    let server = spawn_server();
+    let user = User::at(&server.url);
+    user.login_admin();
+    let created = user
+        .run(&[
+            "token",
+            "create",
+            "--description",
+            "compromised",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    let token = created["token"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+
+    let run = user.run(&["revoke-token-by-id", "--id", id]).ok();
+    assert_eq!(run.stdout, format!("✅ Token {id} revoked successfully!\n"));
+
+    let run = user.run_env(&["whoami"], &[("JETON_TOKEN", token)]).code(1);
+    assert!(run.stderr.contains("(401)"), "{run:#?}");
+
+    let tokens = user
+        .run(&["token", "list", "--all", "-o", "json"])
+        .ok()
+        .json();
+    let revoked = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id)
+        .expect("listed with --all");
+    assert_eq!(revoked["status"], "revoked");
+
+    // Unknown ids are not silently accepted.
+    let run = user
+        .run(&[
+            "token",
+            "revoke",
+            "--id",
+            "00000000-0000-0000-0000-000000000000",
+        ])
+        .code(1);
+    assert!(
+        run.stderr.contains("(404) - check the id or name"),
+        "{run:#?}"
+    );
+
+    // The record can be deleted by an administrator.
+    user.run(&["delete-token", "--token-id", id]).ok();
+    user.run(&["token", "show", "--id", id]).code(1);
+}
+
+#[test]
+fn logout_then_the_next_command_is_refused() {
+    let server = spawn_server();
+    let user = User::at(&server.url);
+    user.login_admin();
+    let run = user.run(&["logout"]).ok();
+    assert_eq!(run.stdout, "Token revoked. You have been logged out.\n");
+    let saved = fs::read_to_string(user.profile_path()).unwrap();
+    assert!(!saved.contains("token"), "{saved}");
+
+    let run = user.run(&["token", "list"]).code(1);
+    assert_eq!(run.stderr.lines().count(), 1, "one line of error: {run:#?}");
+    assert!(
+        run.stderr.starts_with("error: ") && run.stderr.contains("(401) - run 'jeton login' first"),
+        "{run:#?}"
+    );
+
+    // The seed's spelling.
+    user.login_admin();
+    let run = user.run(&["revoke-token"]).ok();
+    assert_eq!(
+        run.stdout,
+        "✅ Token revoked successfully!\nYou have been logged out. Please login again to continue.\n"
+    );
+}
+
+#[test]
+fn a_saved_token_revoked_elsewhere_is_forgotten_at_logout() {
+    let server = spawn_server();
+    let user = User::at(&server.url);
+    user.login_admin();
+    let me = user.run(&["whoami", "-o", "json"]).ok().json();
+    let id = me["token"]["id"].as_str().unwrap().to_string();
+    user.run(&["token", "revoke", "--id", &id]).ok();
+    let run = user.run(&["logout"]).ok();
+    assert!(run.stderr.contains("(401)"), "{run:#?}");
+    let saved = fs::read_to_string(user.profile_path()).unwrap();
+    assert!(!saved.contains("token"), "{saved}");
+}
+
+#[test]
+fn login_with_token_checks_and_saves_it() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let token = admin
+        .run(&["token", "create", "--description", "laptop"])
+        .ok()
+        .stdout;
+
+    let user = User::at(&server.url);
+    let run = user
+        .run_stdin(&["--profile", "ci", "login", "--with-token"], &token)
+        .ok();
+    assert!(run.stdout.contains("as admin"), "{run:#?}");
+    let me = user
+        .run(&["--profile", "ci", "whoami", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(me["token"]["kind"], "api");
+
+    // A refused API key is explained, not just "401".
+    let run = user
+        .run_stdin(
+            &["login", "--with-token"],
+            "jsk_0000000000000000000000000000000000000000000_aaaaaa",
+        )
+        .code(1);
+    assert!(run.stderr.contains("API key"), "{run:#?}");
+}
+
+#[test]
+fn a_token_longer_than_the_policy_allows_is_refused_with_the_limit() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    admin
+        .run_stdin(
+            &[
+                "user",
+                "create",
+                "--username",
+                "analyst",
+                "--password-stdin",
+            ],
+            "analyst-password",
+        )
+        .ok();
+    admin
+        .run(&[
+            "policy",
+            "set",
+            "--user",
+            "analyst",
+            "--max-duration",
+            "24h",
+        ])
+        .ok();
+    let policy = admin
+        .run(&["policy", "show", "--user", "analyst", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(policy["source"], "user");
+
+    let run = admin
+        .run(&[
+            "token",
+            "create",
+            "--description",
+            "too long",
+            "--for-user",
+            "analyst",
+            "--expires-in",
+            "90",
+        ])
+        .code(1);
+    assert!(run.stderr.contains("(422)"), "{run:#?}");
+    assert!(run.stderr.contains("analyst"), "{run:#?}");
+}
