@@ -6,7 +6,7 @@ use jeton_core::policy::EffectiveLimit;
 use jeton_core::{AccessLevel, Lifetime, RoleId, Secret, TenantId, UserId};
 use jeton_store::{AuditFilter, AuditRecord, RoleRecord, TenantRecord, UserRecord};
 
-use super::{Service, clip, page_limit, parse_time, require};
+use super::{Service, clip, next_cursor, page_limit, parse_time, require};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
 use crate::passwords;
@@ -169,12 +169,7 @@ impl Service {
             .store
             .list_users(tenant, cursor.filter(|c| !c.is_empty()), limit + 1)
             .await?;
-        let next = if users.len() > limit as usize {
-            users.truncate(limit as usize);
-            users.last().map(|u| u.username.clone())
-        } else {
-            None
-        };
+        let next = next_cursor(&mut users, limit, |u| u.username.clone());
         Ok((users, next))
     }
 
@@ -677,12 +672,7 @@ impl Service {
             limit: limit + 1,
         };
         let mut events = self.store.list_audit(&filter).await?;
-        let next = if events.len() > limit as usize {
-            events.truncate(limit as usize);
-            events.last().map(|e| e.id.to_string())
-        } else {
-            None
-        };
+        let next = next_cursor(&mut events, limit, |e| e.id.to_string());
         Ok((events, next))
     }
 

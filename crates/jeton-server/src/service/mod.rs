@@ -228,6 +228,21 @@ pub(crate) fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
     }
 }
 
+/// Cuts a page fetched with `limit + 1` rows down to `limit`, and returns the cursor of the
+/// next page when there is one.
+pub(crate) fn next_cursor<T>(
+    items: &mut Vec<T>,
+    limit: u32,
+    cursor: impl Fn(&T) -> String,
+) -> Option<String> {
+    if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(cursor)
+    } else {
+        None
+    }
+}
+
 pub(crate) fn secs_to_lifetime(secs: i64) -> Option<Lifetime> {
     u64::try_from(secs)
         .ok()

@@ -7,7 +7,7 @@ use jeton_core::token::Claims;
 use jeton_core::{Lifetime, Secret, TokenId, TokenKind, TokenStatus, UserId, scope};
 use jeton_store::{Revocation, StoreError, TokenFilter, TokenRecord, UserRecord};
 
-use super::{Service, clip, page_limit, require};
+use super::{Service, clip, next_cursor, page_limit, require};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
 use crate::passwords;
@@ -289,12 +289,7 @@ impl Service {
                 limit: limit + 1,
             })
             .await?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|t| t.id.to_string())
-        } else {
-            None
-        };
+        let next_cursor = next_cursor(&mut items, limit, |t| t.id.to_string());
         Ok(TokenPage { items, next_cursor })
     }
 
