@@ -38,6 +38,16 @@ pub struct UpdateUserInput {
     pub access_level: Option<String>,
 }
 
+/// A name already taken, said in words; other store errors as usual.
+fn named_conflict(err: jeton_store::StoreError, what: &str, name: &str) -> ApiError {
+    match err {
+        jeton_store::StoreError::Conflict(_) => {
+            ApiError::Conflict(format!("a {what} named '{name}' already exists"))
+        }
+        other => other.into(),
+    }
+}
+
 fn parse_level(text: &str) -> ApiResult<AccessLevel> {
     text.parse::<AccessLevel>()
         .map_err(|e| ApiError::Unprocessable(e.to_string()))
@@ -109,12 +119,7 @@ impl Service {
         self.store
             .create_tenant(&tenant)
             .await
-            .map_err(|e| match e {
-                jeton_store::StoreError::Conflict(_) => {
-                    ApiError::Conflict(format!("a tenant named '{name}' already exists"))
-                }
-                other => other.into(),
-            })?;
+            .map_err(|e| named_conflict(e, "tenant", name))?;
         self.directory.put_tenant(&tenant);
         self.audit
             .write(
@@ -247,12 +252,10 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.store.create_user(&user).await.map_err(|e| match e {
-            jeton_store::StoreError::Conflict(_) => {
-                ApiError::Conflict(format!("a user named '{username}' already exists"))
-            }
-            other => other.into(),
-        })?;
+        self.store
+            .create_user(&user)
+            .await
+            .map_err(|e| named_conflict(e, "user", username))?;
         for role in &roles {
             self.store.add_role_member(role.id, user.id).await?;
         }
@@ -445,12 +448,10 @@ impl Service {
             token_max_secs: None,
             created_at: self.now(),
         };
-        self.store.create_role(&role).await.map_err(|e| match e {
-            jeton_store::StoreError::Conflict(_) => {
-                ApiError::Conflict(format!("a role named '{name}' already exists"))
-            }
-            other => other.into(),
-        })?;
+        self.store
+            .create_role(&role)
+            .await
+            .map_err(|e| named_conflict(e, "role", name))?;
         self.audit
             .write(
                 Event::new("role.create", self.now())
