@@ -84,6 +84,17 @@ id_type!(
     /// Identifies a service user.
     ServiceUserId
 );
+id_type!(
+    /// Identifies one API key of a service user (not the key itself).
+    ApiKeyId
+);
+
+impl From<ServiceUserId> for UserId {
+    /// A service user acts as a principal under the same UUID.
+    fn from(id: ServiceUserId) -> Self {
+        UserId(id.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,6 @@ pub mod token;
 
 pub use access::AccessLevel;
 pub use duration::Lifetime;
-pub use ids::{RoleId, ServiceUserId, TenantId, TokenId, UserId};
+pub use ids::{ApiKeyId, RoleId, ServiceUserId, TenantId, TokenId, UserId};
 pub use secret::Secret;
 pub use token::{TokenKind, TokenStatus};

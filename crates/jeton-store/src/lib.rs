@@ -7,7 +7,9 @@
 //! Unix seconds (`i64`); ids are stored as text.
 
 use async_trait::async_trait;
-use jeton_core::{AccessLevel, RoleId, TenantId, TokenId, TokenKind, UserId};
+use jeton_core::{
+    AccessLevel, ApiKeyId, RoleId, ServiceUserId, TenantId, TokenId, TokenKind, UserId,
+};
 
 pub mod postgres;
 mod sql;
@@ -116,6 +118,70 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
     /// Who revoked it.
     pub revoked_by: Option<UserId>,
+}
+
+/// A service user: a programmatic identity of a tenant, authenticating with an API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUserRecord {
+    /// Id; also the OAuth `client_id`.
+    pub id: ServiceUserId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Name, unique inside the tenant.
+    pub name: String,
+    /// Free text; empty when none.
+    pub description: String,
+    /// Built-in access level.
+    pub access_level: AccessLevel,
+    /// Scopes it may be given; empty when not narrowed.
+    pub scopes: Vec<String>,
+    /// False when disabled: its keys and tokens stop working.
+    pub active: bool,
+    /// When it stops working; `None` for never.
+    pub expires_at: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: Option<UserId>,
+    /// Last change.
+    pub updated_at: i64,
+    /// Last time a request used one of its credentials (recorded in batches).
+    pub last_used_at: Option<i64>,
+}
+
+/// One API key of a service user, as stored: a keyed hash, never the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Id (carried by OAuth tokens issued with the key).
+    pub id: ApiKeyId,
+    /// Owner.
+    pub service_user_id: ServiceUserId,
+    /// HMAC-SHA-256 of the key under the server's secret, hex.
+    pub key_hash: String,
+    /// The prefix and first characters of the key, to tell keys apart in listings.
+    pub hint: String,
+    /// Creation time.
+    pub created_at: i64,
+    /// Who created it.
+    pub created_by: Option<UserId>,
+    /// When a newer key replaced it; `None` while it is the current key.
+    pub superseded_at: Option<i64>,
+    /// End of the grace period of a superseded key.
+    pub grace_until: Option<i64>,
+    /// When it stopped working for good (a superseded key without grace, or whose grace was
+    /// ended by the first use of the new key).
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiKeyRecord {
+    /// True when the key may be used at `now`.
+    pub fn works_at(&self, now: i64) -> bool {
+        self.revoked_at.is_none()
+            && match self.superseded_at {
+                None => true,
+                Some(_) => self.grace_until.is_some_and(|until| until > now),
+            }
+    }
 }
 
 /// A revoked or deleted token that has not expired yet: verification must refuse it. Kept until
@@ -346,6 +412,57 @@ pub trait Store: Send + Sync + 'static {
     async fn list_revocations(&self, now: i64) -> StoreResult<Vec<Revocation>>;
     /// Forgets revocations of tokens that expired before `now`; returns how many.
     async fn purge_revocations(&self, now: i64) -> StoreResult<u64>;
+
+    // ---- service users and API keys ----
+    /// Creates a service user with its first key, in one transaction; `Conflict("service
+    /// user")` if the tenant has one of that name.
+    async fn create_service_user(
+        &self,
+        user: &ServiceUserRecord,
+        key: &ApiKeyRecord,
+    ) -> StoreResult<()>;
+    /// A service user by id.
+    async fn get_service_user(&self, id: ServiceUserId) -> StoreResult<Option<ServiceUserRecord>>;
+    /// A service user by name inside a tenant.
+    async fn get_service_user_by_name(
+        &self,
+        tenant: TenantId,
+        name: &str,
+    ) -> StoreResult<Option<ServiceUserRecord>>;
+    /// Service users of a tenant (all when `None`), by name, after `after_name`.
+    async fn list_service_users(
+        &self,
+        tenant: Option<TenantId>,
+        after_name: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ServiceUserRecord>>;
+    /// Every service user, for loading the in-memory directory.
+    async fn all_service_users(&self) -> StoreResult<Vec<ServiceUserRecord>>;
+    /// Writes name, description, access level, scopes, active, expiry and `updated_at`;
+    /// `NotFound` if absent, `Conflict("service user")` on a taken name.
+    async fn update_service_user(&self, user: &ServiceUserRecord) -> StoreResult<()>;
+    /// Deletes a service user with its keys; `NotFound` if absent.
+    async fn delete_service_user(&self, id: ServiceUserId) -> StoreResult<()>;
+    /// Every API key (current and superseded), for loading the in-memory directory.
+    async fn all_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// The keys of one service user, newest first.
+    async fn api_keys_of(&self, id: ServiceUserId) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Replaces a service user's key in one transaction: every key of it that still works is
+    /// superseded at `at` — kept working until `grace_until` if given (a key already in a grace
+    /// period from an earlier rotation stops at once), revoked otherwise — and `key` becomes
+    /// current. Returns the keys as stored afterwards, newest first; `NotFound` if the service
+    /// user is absent.
+    async fn rotate_api_key(
+        &self,
+        key: &ApiKeyRecord,
+        grace_until: Option<i64>,
+        at: i64,
+    ) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Ends the grace period of every superseded key of the service user that still works
+    /// (called on the first use of the new key). Returns how many keys stopped.
+    async fn end_api_key_grace(&self, id: ServiceUserId, at: i64) -> StoreResult<u64>;
+    /// Records service users' last-use times in one batch (never going backwards).
+    async fn touch_service_users(&self, uses: &[(ServiceUserId, i64)]) -> StoreResult<()>;
 
     // ---- signing keys ----
     /// Stores a new signing key.

@@ -168,6 +168,18 @@ macro_rules! token_columns {
          last_used_at, revoked_at, revoked_by"
     };
 }
+macro_rules! service_user_columns {
+    () => {
+        "id, tenant_id, name, description, access_level, scopes, active, expires_at, created_at, \
+         created_by, updated_at, last_used_at"
+    };
+}
+macro_rules! api_key_columns {
+    () => {
+        "id, service_user_id, key_hash, hint, created_at, created_by, superseded_at, grace_until, \
+         revoked_at"
+    };
+}
 macro_rules! signing_key_columns {
     () => {
         "kid, algorithm, private_key, public_key, created_at, retired_at"
@@ -180,7 +192,8 @@ macro_rules! audit_columns {
     };
 }
 pub(crate) use {
-    audit_columns, role_columns, signing_key_columns, tenant_columns, token_columns, user_columns,
+    api_key_columns, audit_columns, role_columns, service_user_columns, signing_key_columns,
+    tenant_columns, token_columns, user_columns,
 };
 
 /// Implements [`Store`](crate::Store) for a backend's store type, in a private module of the
@@ -205,17 +218,19 @@ macro_rules! sql_store {
             use std::collections::BTreeMap;
 
             use async_trait::async_trait;
-            use jeton_core::{RoleId, TenantId, TokenId, UserId};
+            use jeton_core::{RoleId, ServiceUserId, TenantId, TokenId, UserId};
             use sqlx::QueryBuilder;
 
             use crate::sql::{
-                audit_columns, column_error, db_error, details_from_text, details_to_text,
-                join_scopes, parse_access_level, parse_id, parse_kind, parse_opt_id, role_columns,
-                signing_key_columns, split_scopes, tenant_columns, token_columns, user_columns,
+                api_key_columns, audit_columns, column_error, db_error, details_from_text,
+                details_to_text, join_scopes, parse_access_level, parse_id, parse_kind,
+                parse_opt_id, role_columns, service_user_columns, signing_key_columns,
+                split_scopes, tenant_columns, token_columns, user_columns,
             };
             use crate::{
-                AuditFilter, AuditRecord, Revocation, RoleRecord, SigningKeyRecord, Store,
-                StoreError, StoreResult, TenantRecord, TokenFilter, TokenRecord, UserRecord,
+                ApiKeyRecord, AuditFilter, AuditRecord, Revocation, RoleRecord,
+                ServiceUserRecord, SigningKeyRecord, Store, StoreError, StoreResult,
+                TenantRecord, TokenFilter, TokenRecord, UserRecord,
             };
 
             type Db = $db;
@@ -290,6 +305,80 @@ macro_rules! sql_store {
                     revoked_at: get(row, "revoked_at")?,
                     revoked_by: parse_opt_id("revoked_by", get(row, "revoked_by")?)?,
                 })
+            }
+
+            fn service_user_row(row: &DbRow) -> StoreResult<ServiceUserRecord> {
+                Ok(ServiceUserRecord {
+                    id: parse_id("id", &get::<String>(row, "id")?)?,
+                    tenant_id: parse_id("tenant_id", &get::<String>(row, "tenant_id")?)?,
+                    name: get(row, "name")?,
+                    description: get(row, "description")?,
+                    access_level: parse_access_level(&get::<String>(row, "access_level")?)?,
+                    scopes: split_scopes(&get::<String>(row, "scopes")?),
+                    active: get(row, "active")?,
+                    expires_at: get(row, "expires_at")?,
+                    created_at: get(row, "created_at")?,
+                    created_by: parse_opt_id("created_by", get(row, "created_by")?)?,
+                    updated_at: get(row, "updated_at")?,
+                    last_used_at: get(row, "last_used_at")?,
+                })
+            }
+
+            fn api_key_row(row: &DbRow) -> StoreResult<ApiKeyRecord> {
+                Ok(ApiKeyRecord {
+                    id: parse_id("id", &get::<String>(row, "id")?)?,
+                    service_user_id: parse_id(
+                        "service_user_id",
+                        &get::<String>(row, "service_user_id")?,
+                    )?,
+                    key_hash: get(row, "key_hash")?,
+                    hint: get(row, "hint")?,
+                    created_at: get(row, "created_at")?,
+                    created_by: parse_opt_id("created_by", get(row, "created_by")?)?,
+                    superseded_at: get(row, "superseded_at")?,
+                    grace_until: get(row, "grace_until")?,
+                    revoked_at: get(row, "revoked_at")?,
+                })
+            }
+
+            async fn insert_api_key(
+                conn: &mut DbConnection,
+                key: &ApiKeyRecord,
+            ) -> StoreResult<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO api_keys (",
+                    api_key_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(key.id.to_string())
+                .bind(key.service_user_id.to_string())
+                .bind(&key.key_hash)
+                .bind(&key.hint)
+                .bind(key.created_at)
+                .bind(key.created_by.map(|id| id.to_string()))
+                .bind(key.superseded_at)
+                .bind(key.grace_until)
+                .bind(key.revoked_at)
+                .execute(conn)
+                .await
+                .map_err(|err| conflict(err, "API key"))?;
+                Ok(())
+            }
+
+            async fn keys_of(
+                conn: &mut DbConnection,
+                id: ServiceUserId,
+            ) -> StoreResult<Vec<ApiKeyRecord>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    api_key_columns!(),
+                    " FROM api_keys WHERE service_user_id = $1 ORDER BY id DESC"
+                ))
+                .bind(id.to_string())
+                .fetch_all(conn)
+                .await
+                .map_err(fail)?;
+                rows.iter().map(api_key_row).collect()
             }
 
             fn signing_key_row(row: &DbRow) -> StoreResult<SigningKeyRecord> {
@@ -993,6 +1082,243 @@ macro_rules! sql_store {
                         .await
                         .map_err(fail)?;
                     Ok(result.rows_affected())
+                }
+
+                // ---- service users and API keys ----
+
+                async fn create_service_user(
+                    &self,
+                    user: &ServiceUserRecord,
+                    key: &ApiKeyRecord,
+                ) -> StoreResult<()> {
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    sqlx::query(concat!(
+                        "INSERT INTO service_users (",
+                        service_user_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                    ))
+                    .bind(user.id.to_string())
+                    .bind(user.tenant_id.to_string())
+                    .bind(&user.name)
+                    .bind(&user.description)
+                    .bind(user.access_level.as_str())
+                    .bind(join_scopes(&user.scopes))
+                    .bind(user.active)
+                    .bind(user.expires_at)
+                    .bind(user.created_at)
+                    .bind(user.created_by.map(|id| id.to_string()))
+                    .bind(user.updated_at)
+                    .bind(user.last_used_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| conflict(err, "service user"))?;
+                    insert_api_key(&mut tx, key).await?;
+                    tx.commit().await.map_err(fail)
+                }
+
+                async fn get_service_user(
+                    &self,
+                    id: ServiceUserId,
+                ) -> StoreResult<Option<ServiceUserRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        service_user_columns!(),
+                        " FROM service_users WHERE id = $1"
+                    ))
+                    .bind(id.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    row.as_ref().map(service_user_row).transpose()
+                }
+
+                async fn get_service_user_by_name(
+                    &self,
+                    tenant: TenantId,
+                    name: &str,
+                ) -> StoreResult<Option<ServiceUserRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        service_user_columns!(),
+                        " FROM service_users WHERE tenant_id = $1 AND name = $2"
+                    ))
+                    .bind(tenant.to_string())
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    row.as_ref().map(service_user_row).transpose()
+                }
+
+                async fn list_service_users(
+                    &self,
+                    tenant: Option<TenantId>,
+                    after_name: Option<&str>,
+                    limit: u32,
+                ) -> StoreResult<Vec<ServiceUserRecord>> {
+                    let mut query = QueryBuilder::<Db>::new(concat!(
+                        "SELECT ",
+                        service_user_columns!(),
+                        " FROM service_users WHERE 1 = 1"
+                    ));
+                    if let Some(tenant) = tenant {
+                        query
+                            .push(" AND tenant_id = ")
+                            .push_bind(tenant.to_string());
+                    }
+                    if let Some(after) = after_name {
+                        query.push(" AND name > ").push_bind(after.to_string());
+                    }
+                    query
+                        .push(" ORDER BY name LIMIT ")
+                        .push_bind(i64::from(limit));
+                    let rows = query.build().fetch_all(&self.pool).await.map_err(fail)?;
+                    rows.iter().map(service_user_row).collect()
+                }
+
+                async fn all_service_users(&self) -> StoreResult<Vec<ServiceUserRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        service_user_columns!(),
+                        " FROM service_users ORDER BY id"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    rows.iter().map(service_user_row).collect()
+                }
+
+                async fn update_service_user(&self, user: &ServiceUserRecord) -> StoreResult<()> {
+                    let result = sqlx::query(
+                        "UPDATE service_users SET name = $2, description = $3, \
+                             access_level = $4, scopes = $5, active = $6, expires_at = $7, \
+                             updated_at = $8 WHERE id = $1",
+                    )
+                    .bind(user.id.to_string())
+                    .bind(&user.name)
+                    .bind(&user.description)
+                    .bind(user.access_level.as_str())
+                    .bind(join_scopes(&user.scopes))
+                    .bind(user.active)
+                    .bind(user.expires_at)
+                    .bind(user.updated_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|err| conflict(err, "service user"))?;
+                    found(result)
+                }
+
+                async fn delete_service_user(&self, id: ServiceUserId) -> StoreResult<()> {
+                    // Its keys go with it (ON DELETE CASCADE).
+                    let result = sqlx::query("DELETE FROM service_users WHERE id = $1")
+                        .bind(id.to_string())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                    found(result)
+                }
+
+                async fn all_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ",
+                        api_key_columns!(),
+                        " FROM api_keys ORDER BY id"
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    rows.iter().map(api_key_row).collect()
+                }
+
+                async fn api_keys_of(&self, id: ServiceUserId) -> StoreResult<Vec<ApiKeyRecord>> {
+                    let mut conn = self.pool.acquire().await.map_err(fail)?;
+                    keys_of(&mut conn, id).await
+                }
+
+                async fn rotate_api_key(
+                    &self,
+                    key: &ApiKeyRecord,
+                    grace_until: Option<i64>,
+                    at: i64,
+                ) -> StoreResult<Vec<ApiKeyRecord>> {
+                    let owner = key.service_user_id.to_string();
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    // Lock the owner's row first, so that concurrent rotations of one service
+                    // user run one after the other, and fail cleanly if it is gone.
+                    let result =
+                        sqlx::query("UPDATE service_users SET updated_at = $2 WHERE id = $1")
+                            .bind(&owner)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(fail)?;
+                    found(result)?;
+                    // Keys already in a grace period stop now.
+                    sqlx::query(
+                        "UPDATE api_keys SET revoked_at = $2 WHERE service_user_id = $1 \
+                             AND superseded_at IS NOT NULL AND revoked_at IS NULL",
+                    )
+                    .bind(&owner)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                    // The current key is superseded: with a grace period, or stopped at once.
+                    sqlx::query(
+                        "UPDATE api_keys SET superseded_at = $2, grace_until = $3, \
+                             revoked_at = CASE WHEN $3 IS NULL THEN $2 ELSE NULL END \
+                             WHERE service_user_id = $1 AND superseded_at IS NULL",
+                    )
+                    .bind(&owner)
+                    .bind(at)
+                    .bind(grace_until)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                    insert_api_key(&mut tx, key).await?;
+                    let keys = keys_of(&mut tx, key.service_user_id).await?;
+                    tx.commit().await.map_err(fail)?;
+                    Ok(keys)
+                }
+
+                async fn end_api_key_grace(&self, id: ServiceUserId, at: i64) -> StoreResult<u64> {
+                    let result = sqlx::query(
+                        "UPDATE api_keys SET revoked_at = $2 WHERE service_user_id = $1 \
+                             AND superseded_at IS NOT NULL AND revoked_at IS NULL",
+                    )
+                    .bind(id.to_string())
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    Ok(result.rows_affected())
+                }
+
+                async fn touch_service_users(
+                    &self,
+                    uses: &[(ServiceUserId, i64)],
+                ) -> StoreResult<()> {
+                    let mut latest = BTreeMap::new();
+                    for &(id, at) in uses {
+                        let entry = latest.entry(id).or_insert(at);
+                        *entry = (*entry).max(at);
+                    }
+                    if latest.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    for (id, at) in latest {
+                        sqlx::query(
+                            "UPDATE service_users SET last_used_at = $2 \
+                                 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+                        )
+                        .bind(id.to_string())
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                    }
+                    tx.commit().await.map_err(fail)
                 }
 
                 // ---- signing keys ----

@@ -18,11 +18,18 @@ use crate::sql::{self, EmbeddedMigration};
 use crate::{StoreError, StoreResult};
 
 /// The migrations in `migrations/sqlite/`, embedded in the binary.
-pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[(
-    1,
-    "init",
-    include_str!("../migrations/sqlite/0001_init.sql"),
-)];
+pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
+    (
+        1,
+        "init",
+        include_str!("../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "service_users",
+        include_str!("../migrations/sqlite/0002_service_users.sql"),
+    ),
+];
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| sql::migrator(MIGRATIONS));
 

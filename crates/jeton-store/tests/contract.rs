@@ -8,12 +8,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use jeton_core::{AccessLevel, RoleId, TenantId, TokenId, TokenKind, UserId};
+use jeton_core::{
+    AccessLevel, ApiKeyId, RoleId, ServiceUserId, TenantId, TokenId, TokenKind, UserId,
+};
 use jeton_store::postgres::PgStore;
 use jeton_store::sqlite::SqliteStore;
 use jeton_store::{
-    AuditFilter, AuditRecord, Revocation, RoleRecord, SigningKeyRecord, Store, StoreError,
-    TenantRecord, TokenFilter, TokenRecord, UserRecord,
+    ApiKeyRecord, AuditFilter, AuditRecord, Revocation, RoleRecord, ServiceUserRecord,
+    SigningKeyRecord, Store, StoreError, TenantRecord, TokenFilter, TokenRecord, UserRecord,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -171,6 +173,9 @@ contract! {
     delete_user_cascades => |s, _| Box::pin(check_delete_user_cascades(s)),
     signing_keys => |s, _| Box::pin(check_signing_keys(s)),
     audit => |s, _| Box::pin(check_audit(s)),
+    service_users => |s, _| Box::pin(check_service_users(s)),
+    api_key_rotation => |s, _| Box::pin(check_api_key_rotation(s)),
+    service_user_cascades => |s, _| Box::pin(check_service_user_cascades(s)),
     corrupt_rows_are_internal_errors => |s, url| {
         Box::pin(check_corrupt_rows_are_internal_errors(s, url))
     },
@@ -239,6 +244,40 @@ fn token(owner: &UserRecord, name: &str) -> TokenRecord {
         last_used_at: None,
         revoked_at: None,
         revoked_by: None,
+    }
+}
+
+fn service_user(tenant: &TenantRecord, name: &str) -> ServiceUserRecord {
+    ServiceUserRecord {
+        id: ServiceUserId(Uuid::new_v4()),
+        tenant_id: tenant.id,
+        name: name.to_string(),
+        description: format!("{name} pipeline"),
+        access_level: AccessLevel::TenantUser,
+        scopes: vec!["catalog".to_string()],
+        active: true,
+        expires_at: Some(NOW + 30 * DAY),
+        created_at: NOW,
+        created_by: None,
+        updated_at: NOW,
+        last_used_at: None,
+    }
+}
+
+/// A current key of `owner` whose hash is derived from `label`.
+fn api_key(owner: &ServiceUserRecord, label: &str, created_at: i64) -> ApiKeyRecord {
+    static MILLIS: AtomicU64 = AtomicU64::new(1_700_000_000_000);
+    let random: [u8; 10] = Uuid::new_v4().as_bytes()[..10].try_into().unwrap();
+    ApiKeyRecord {
+        id: ApiKeyId::new_v7(MILLIS.fetch_add(1, Ordering::Relaxed), random),
+        service_user_id: owner.id,
+        key_hash: format!("{label:0>64}"),
+        hint: format!("jsk_{label}"),
+        created_at,
+        created_by: None,
+        superseded_at: None,
+        grace_until: None,
+        revoked_at: None,
     }
 }
 
@@ -1578,4 +1617,204 @@ fn test_database_urls() {
         with_database("postgres://u@h/test?sslmode=disable", "x"),
         "postgres://u@h/x?sslmode=disable"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service users and API keys
+// ---------------------------------------------------------------------------------------------
+
+async fn check_service_users(store: &dyn Store) {
+    let (acme, _) = seed(store, "acme", "alice").await;
+    let (globex, _) = seed(store, "globex", "bob").await;
+    let etl = service_user(&acme, "etl");
+    store
+        .create_service_user(&etl, &api_key(&etl, "a1", NOW))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_service_user(etl.id).await.unwrap(),
+        Some(etl.clone())
+    );
+    assert_eq!(
+        store
+            .get_service_user_by_name(acme.id, "etl")
+            .await
+            .unwrap(),
+        Some(etl.clone())
+    );
+    assert_eq!(
+        store
+            .get_service_user_by_name(globex.id, "etl")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // The name is unique inside a tenant only; a duplicate leaves no key behind.
+    let twin = service_user(&acme, "etl");
+    assert_conflict(
+        store
+            .create_service_user(&twin, &api_key(&twin, "a2", NOW))
+            .await,
+        "service user",
+    );
+    assert_eq!(store.api_keys_of(twin.id).await.unwrap(), vec![]);
+    let other = service_user(&globex, "etl");
+    store
+        .create_service_user(&other, &api_key(&other, "b1", NOW))
+        .await
+        .unwrap();
+    // Two keys can never share a hash.
+    let clash = service_user(&acme, "clash");
+    assert_conflict(
+        store
+            .create_service_user(&clash, &api_key(&clash, "a1", NOW))
+            .await,
+        "API key",
+    );
+    assert_eq!(store.get_service_user(clash.id).await.unwrap(), None);
+
+    let bi = service_user(&acme, "bi");
+    store
+        .create_service_user(&bi, &api_key(&bi, "a3", NOW))
+        .await
+        .unwrap();
+    let listed = store
+        .list_service_users(Some(acme.id), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(names(&listed, |s| &s.name), ["bi", "etl"]);
+    let page = store
+        .list_service_users(Some(acme.id), Some("bi"), 10)
+        .await
+        .unwrap();
+    assert_eq!(names(&page, |s| &s.name), ["etl"]);
+    assert_eq!(
+        store
+            .list_service_users(None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(store.all_service_users().await.unwrap().len(), 3);
+
+    let mut changed = etl.clone();
+    changed.description = "nightly loads".to_string();
+    changed.access_level = AccessLevel::TenantAdmin;
+    changed.scopes = vec![];
+    changed.active = false;
+    changed.expires_at = None;
+    changed.updated_at = NOW + 5;
+    store.update_service_user(&changed).await.unwrap();
+    assert_eq!(
+        store.get_service_user(etl.id).await.unwrap(),
+        Some(changed.clone())
+    );
+    let mut renamed = changed.clone();
+    renamed.name = "bi".to_string();
+    assert_conflict(store.update_service_user(&renamed).await, "service user");
+    assert_not_found(
+        store
+            .update_service_user(&service_user(&acme, "ghost"))
+            .await,
+    );
+
+    store
+        .touch_service_users(&[(etl.id, NOW + 50), (etl.id, NOW + 40), (bi.id, NOW + 7)])
+        .await
+        .unwrap();
+    store
+        .touch_service_users(&[(etl.id, NOW + 10)])
+        .await
+        .unwrap();
+    let etl_now = store.get_service_user(etl.id).await.unwrap().unwrap();
+    assert_eq!(etl_now.last_used_at, Some(NOW + 50));
+
+    store.delete_service_user(bi.id).await.unwrap();
+    assert_eq!(store.get_service_user(bi.id).await.unwrap(), None);
+    assert_eq!(store.api_keys_of(bi.id).await.unwrap(), vec![]);
+    assert_not_found(store.delete_service_user(bi.id).await);
+}
+
+async fn check_api_key_rotation(store: &dyn Store) {
+    let (acme, _) = seed(store, "acme", "alice").await;
+    let etl = service_user(&acme, "etl");
+    let first = api_key(&etl, "k1", NOW);
+    store.create_service_user(&etl, &first).await.unwrap();
+    assert!(first.works_at(NOW));
+
+    // Without grace the old key stops at once.
+    let second = api_key(&etl, "k2", NOW + 10);
+    let keys = store.rotate_api_key(&second, None, NOW + 10).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], second);
+    assert_eq!(keys[1].id, first.id);
+    assert_eq!(keys[1].superseded_at, Some(NOW + 10));
+    assert_eq!(keys[1].revoked_at, Some(NOW + 10));
+    assert!(!keys[1].works_at(NOW + 10));
+
+    // With grace the old key works until the grace ends.
+    let third = api_key(&etl, "k3", NOW + 20);
+    let keys = store
+        .rotate_api_key(&third, Some(NOW + 3_600), NOW + 20)
+        .await
+        .unwrap();
+    let graced = keys.iter().find(|k| k.id == second.id).unwrap();
+    assert_eq!(graced.grace_until, Some(NOW + 3_600));
+    assert_eq!(graced.revoked_at, None);
+    assert!(graced.works_at(NOW + 3_599));
+    assert!(!graced.works_at(NOW + 3_600));
+    assert!(
+        keys.iter()
+            .find(|k| k.id == third.id)
+            .unwrap()
+            .works_at(NOW + 20)
+    );
+
+    // A second rotation ends the first one's grace at once.
+    let fourth = api_key(&etl, "k4", NOW + 30);
+    let keys = store
+        .rotate_api_key(&fourth, Some(NOW + 7_200), NOW + 30)
+        .await
+        .unwrap();
+    let working: Vec<_> = keys
+        .iter()
+        .filter(|k| k.works_at(NOW + 31))
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(working, [fourth.id, third.id]);
+
+    // The first use of the new key ends the grace period.
+    assert_eq!(store.end_api_key_grace(etl.id, NOW + 40).await.unwrap(), 1);
+    assert_eq!(store.end_api_key_grace(etl.id, NOW + 41).await.unwrap(), 0);
+    let keys = store.api_keys_of(etl.id).await.unwrap();
+    let working: Vec<_> = keys
+        .iter()
+        .filter(|k| k.works_at(NOW + 41))
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(working, [fourth.id]);
+    assert_eq!(store.all_api_keys().await.unwrap().len(), 4);
+
+    // Rotating a service user that is gone changes nothing.
+    let ghost = service_user(&acme, "ghost");
+    assert_not_found(
+        store
+            .rotate_api_key(&api_key(&ghost, "k9", NOW), None, NOW)
+            .await,
+    );
+    assert_eq!(store.all_api_keys().await.unwrap().len(), 4);
+}
+
+async fn check_service_user_cascades(store: &dyn Store) {
+    let (acme, _) = seed(store, "acme", "alice").await;
+    let etl = service_user(&acme, "etl");
+    store
+        .create_service_user(&etl, &api_key(&etl, "c1", NOW))
+        .await
+        .unwrap();
+    store.delete_tenant(acme.id).await.unwrap();
+    assert_eq!(store.get_service_user(etl.id).await.unwrap(), None);
+    assert_eq!(store.all_api_keys().await.unwrap(), vec![]);
 }
