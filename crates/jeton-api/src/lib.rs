@@ -338,12 +338,12 @@ pub struct Me {
 pub struct CurrentToken {
     /// Token id.
     pub id: String,
-    /// `session`, `api` or `oauth`.
+    /// `session`, `api`, `oauth` or `api_key`.
     pub kind: String,
     /// Scopes (empty when not narrowed).
     pub scopes: Vec<String>,
-    /// Expiry.
-    pub expires_at: String,
+    /// Expiry; `null` for an API key of a service user without expiry.
+    pub expires_at: Option<String>,
 }
 
 /// `GET /api/v1/auth/verify`: the identity behind a valid credential.
@@ -362,12 +362,173 @@ pub struct VerifiedIdentity {
     pub access_level: String,
     /// Scopes (empty when not narrowed).
     pub scopes: Vec<String>,
-    /// Token id.
+    /// Id of the token or API key.
     pub token_id: String,
-    /// Token kind.
+    /// `session`, `api`, `oauth` or `api_key`.
     pub kind: String,
-    /// Token expiry.
-    pub expires_at: String,
+    /// `user` or `service_user`.
+    pub principal_type: String,
+    /// Expiry; `null` for an API key of a service user without expiry.
+    pub expires_at: Option<String>,
+}
+
+/// A service user: a programmatic identity of a tenant, authenticating with an API key or with
+/// OAuth2 client credentials (`client_id` = its id, `client_secret` = its key).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ServiceUser {
+    /// Id.
+    pub id: String,
+    /// OAuth2 `client_id` (the same as `id`).
+    pub client_id: String,
+    /// Name, unique inside the tenant.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Tenant name.
+    pub tenant: String,
+    /// `root`, `tenant-admin` or `tenant-user`.
+    pub access_level: String,
+    /// The seed documents' spelling of the access level (`TenantUser`, `TenantAdmin`, `Root`).
+    pub role: String,
+    /// Scopes it may be given (empty when not narrowed).
+    pub scopes: Vec<String>,
+    /// False when disabled.
+    pub active: bool,
+    /// `active`, `disabled` or `expired`.
+    pub status: String,
+    /// When it stops working; `null` for never.
+    pub expires_at: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Who created it (username).
+    pub created_by: Option<String>,
+    /// Last change.
+    pub updated_at: String,
+    /// Last time one of its credentials was used (recorded every few seconds).
+    pub last_used_at: Option<String>,
+    /// The current key's first characters, to tell keys apart (never the key).
+    pub key_hint: String,
+    /// When the current key was created.
+    pub key_created_at: String,
+    /// End of the grace period of the previous key, while it still works.
+    pub previous_key_valid_until: Option<String>,
+}
+
+/// A service user with its API key, answered once on create and on rotate.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ServiceUserWithKey {
+    /// The service user.
+    #[serde(flatten)]
+    pub service_user: ServiceUser,
+    /// The API key. Shown once: store it now.
+    pub api_key: String,
+}
+
+/// `POST /api/v1/service-users`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateServiceUserRequest {
+    /// Name, unique inside the tenant.
+    pub name: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `tenant-user` (default), `tenant-admin` or `root`; never above the creator's own. Also
+    /// accepted as `role` with the seed documents' spelling (`TenantUser`).
+    #[serde(default, alias = "role", skip_serializing_if = "Option::is_none")]
+    pub access_level: Option<String>,
+    /// Lifetime (`90d`, `1y`); never expires when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+    /// Expiry as an RFC 3339 time (instead of `expires_in`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Scopes it may be given; not narrowed when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Root only: the tenant (id or name); default the creator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// `PATCH /api/v1/service-users/{id}`: every field optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdateServiceUserRequest {
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// New access level (also accepted as `role`).
+    #[serde(default, alias = "role", skip_serializing_if = "Option::is_none")]
+    pub access_level: Option<String>,
+    /// Enable or disable (disabling stops its key and every token issued from it at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    /// New lifetime from now (`30d`), or `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+    /// New scopes it may be given (an empty list removes the narrowing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/service-users/{id}/rotate-key`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RotateKeyRequest {
+    /// Keep the old key working for this long (`1h`), or until the new key is first used,
+    /// whichever comes first. Without it, the old key stops at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<String>,
+}
+
+/// Query of `GET /api/v1/service-users`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+pub struct ServiceUserListQuery {
+    /// Root only: the tenant (id or name); default all tenants for root, the caller's otherwise.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Page size (1–500, default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// The previous page's `next_cursor`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Answer of the OAuth2 token endpoint (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OAuthTokenResponse {
+    /// The access token (a JWT of kind `oauth`).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// The granted scopes, space-separated (empty when not narrowed).
+    pub scope: String,
+    /// `urn:ietf:params:oauth:token-type:access_token` (RFC 8693).
+    pub issued_token_type: String,
+}
+
+/// An OAuth2 error (RFC 6749 §5.2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OAuthError {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope` or `unsupported_token_type`.
+    pub error: String,
+    /// What went wrong, in plain words.
+    pub error_description: String,
 }
 
 /// An audit event.

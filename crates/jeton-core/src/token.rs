@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{TenantId, TokenId, UserId};
+use crate::ids::{ApiKeyId, TenantId, TokenId, UserId};
 
 /// What a token was issued for.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -118,6 +118,10 @@ pub struct Claims {
     pub nbf: i64,
     /// Expiry (Unix seconds).
     pub exp: i64,
+    /// For `oauth` tokens: the API key they were issued with. The token works only while that
+    /// key does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub akid: Option<ApiKeyId>,
 }
 
 impl Claims {

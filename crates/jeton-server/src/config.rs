@@ -33,6 +33,13 @@ pub struct Config {
     pub login_window: Duration,
     /// Password of the first root user `admin` on a new database; generated when absent.
     pub bootstrap_password: Option<String>,
+    /// The prefix of API keys (`jsk_`; a deployment may keep another, such as `pgl_`).
+    pub api_key_prefix: String,
+    /// Lifetime of access tokens from the OAuth2 token endpoint.
+    pub oauth_token_lifetime: Lifetime,
+    /// Gateway mode: every request outside Jeton's own paths is authenticated and forwarded
+    /// to this base URL.
+    pub upstream: Option<String>,
 }
 
 impl Config {
@@ -51,6 +58,9 @@ impl Config {
             login_attempts: 10,
             login_window: Duration::from_secs(60),
             bootstrap_password: None,
+            api_key_prefix: jeton_core::apikey::DEFAULT_PREFIX.to_string(),
+            oauth_token_lifetime: Lifetime::hours(1),
+            upstream: None,
         }
     }
 }

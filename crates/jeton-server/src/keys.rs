@@ -214,6 +214,7 @@ mod tests {
             iat: now,
             nbf: now,
             exp: now + 3600,
+            akid: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod views;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use jeton_core::apikey::KeyHasher;
 use jeton_core::{AccessLevel, Secret, TenantId, UserId};
 use jeton_store::{Store, StoreError, TenantRecord, UserRecord};
 use tokio::net::TcpListener;
@@ -87,7 +88,12 @@ pub async fn start_with_store(
     bootstrap(store.as_ref(), &config, now).await?;
     let keys = KeyRing::load(store.as_ref(), &config.issuer, &config.audience, now).await?;
     let directory = Arc::new(Directory::load(store.as_ref(), now).await?);
-    let verifier = Arc::new(Verifier::new(keys, directory.clone()));
+    let hasher = key_hasher(store.as_ref()).await?;
+    let (grace_tx, grace_rx) = tokio::sync::mpsc::unbounded_channel();
+    let verifier = Arc::new(
+        Verifier::new(keys, directory.clone(), &config.api_key_prefix, hasher)
+            .on_grace_ended(grace_tx),
+    );
     let (audit, audit_task) = audit::AuditLog::start(store.clone());
     let config = Arc::new(config);
     let service = Arc::new(Service::new(
@@ -98,7 +104,7 @@ pub async fn start_with_store(
         audit,
         clock,
     ));
-    let maintenance = tokio::spawn(maintain(Arc::downgrade(&service), config));
+    let maintenance = tokio::spawn(maintain(Arc::downgrade(&service), config, grace_rx));
     Ok(Running {
         service,
         audit_task,
@@ -106,12 +112,34 @@ pub async fn start_with_store(
     })
 }
 
-/// Periodic work: write last-use times, forget revocations of expired tokens.
-async fn maintain(service: std::sync::Weak<Service>, config: Arc<Config>) {
+/// The name of the setting that holds the secret API keys are hashed with.
+const KEY_SECRET_SETTING: &str = "api_key_hmac_secret";
+
+/// The hasher of API keys, keyed with the server's secret (made on the first start, 256 random
+/// bits, and shared by every instance through the database).
+async fn key_hasher(store: &dyn Store) -> Result<KeyHasher, ServeError> {
+    let mut random = [0u8; 32];
+    rand::fill(&mut random);
+    let fresh: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = store.init_setting(KEY_SECRET_SETTING, &fresh).await?;
+    Ok(KeyHasher::new(secret.as_bytes()))
+}
+
+/// Periodic work: write last-use times, forget revocations of expired tokens, and record the
+/// end of key grace periods that a first use of a new key caused.
+async fn maintain(
+    service: std::sync::Weak<Service>,
+    config: Arc<Config>,
+    mut grace_ended: tokio::sync::mpsc::UnboundedReceiver<(jeton_core::ServiceUserId, i64)>,
+) {
     let mut flush = tokio::time::interval(config.last_used_flush);
     let mut purge = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tokio::select! {
+            Some((owner, at)) = grace_ended.recv() => {
+                let Some(service) = service.upgrade() else { return };
+                service.record_grace_end(owner, at).await;
+            }
             _ = flush.tick() => {
                 let Some(service) = service.upgrade() else { return };
                 service.verifier().flush_last_used(service.store().as_ref()).await;

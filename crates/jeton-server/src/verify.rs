@@ -1,16 +1,19 @@
 //! Credential verification, served from memory: a verified-token cache keyed by the token's
-//! SHA-256, the signing keys, and the [`Directory`]. No database round trip, no password hash.
-//! Last-use times are collected here and written in batches by a background task.
+//! SHA-256, the signing keys, API keys by their keyed hash, and the [`Directory`]. No database
+//! round trip, no password hash. Last-use times are collected here and written in batches by a
+//! background task.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use jeton_core::access::Subject;
+use jeton_core::apikey::{self, KeyHasher};
 use jeton_core::scope::ADMIN_SCOPE;
 use jeton_core::token::Claims;
-use jeton_core::{TokenId, TokenKind};
+use jeton_core::{ServiceUserId, TokenId, TokenKind};
 use jeton_store::Store;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use crate::directory::{Directory, Principal};
 use crate::keys::{JwtRejection, KeyRing};
@@ -20,19 +23,40 @@ pub const MAX_CREDENTIAL_LEN: usize = 4096;
 /// Verified tokens kept in the cache before it is emptied and refilled.
 const CACHE_CAPACITY: usize = 100_000;
 
+/// What kind of credential a request presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// A token (a JWT) of this kind.
+    Token(TokenKind),
+    /// A service user's API key.
+    ApiKey,
+}
+
+impl CredentialKind {
+    /// The wire spelling: `session`, `api`, `oauth` or `api_key`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Token(kind) => kind.as_str(),
+            CredentialKind::ApiKey => "api_key",
+        }
+    }
+}
+
 /// Who a request acts as, once its credential verified.
 #[derive(Debug, Clone)]
 pub struct Actor {
     /// The owner of the credential.
     pub principal: Arc<Principal>,
-    /// The token used.
+    /// The token used (for an API key: the key's id).
     pub token_id: TokenId,
-    /// Its kind.
-    pub kind: TokenKind,
+    /// The kind of credential.
+    pub kind: CredentialKind,
     /// Its scopes; `None` when not narrowed.
     pub scopes: Option<Vec<String>>,
-    /// Its expiry.
-    pub expires_at: i64,
+    /// Its expiry; `None` for an API key that does not expire.
+    pub expires_at: Option<i64>,
+    /// For an OAuth token or an API key: the API key behind it.
+    pub api_key: Option<jeton_core::ApiKeyId>,
     /// The client's address, for audit records.
     pub client_addr: Option<String>,
 }
@@ -69,6 +93,16 @@ pub enum AuthFailure {
     OwnerInactive,
     /// The owner's tenant is gone, or differs from the token's.
     TenantMismatch,
+    /// The service user is past its expiry.
+    OwnerExpired,
+    /// Not an API key of this server: wrong shape or checksum (refused before any lookup).
+    MalformedKey,
+    /// A well-formed API key that no service user has.
+    UnknownKey,
+    /// An API key that was replaced by a newer one and whose grace period is over.
+    SupersededKey,
+    /// An OAuth token whose API key stopped working (rotated, or its owner changed).
+    KeyRetired,
 }
 
 impl AuthFailure {
@@ -82,6 +116,11 @@ impl AuthFailure {
             AuthFailure::OwnerUnknown => "owner_unknown",
             AuthFailure::OwnerInactive => "owner_inactive",
             AuthFailure::TenantMismatch => "tenant_mismatch",
+            AuthFailure::OwnerExpired => "owner_expired",
+            AuthFailure::MalformedKey => "malformed_key",
+            AuthFailure::UnknownKey => "unknown_key",
+            AuthFailure::SupersededKey => "superseded_key",
+            AuthFailure::KeyRetired => "key_retired",
         }
     }
 }
@@ -92,17 +131,48 @@ pub struct Verifier {
     directory: Arc<Directory>,
     cache: RwLock<HashMap<[u8; 32], Arc<Claims>>>,
     last_used: Mutex<HashMap<TokenId, i64>>,
+    service_last_used: Mutex<HashMap<ServiceUserId, i64>>,
+    key_prefix: String,
+    key_hasher: KeyHasher,
+    grace_ended: Option<mpsc::UnboundedSender<(ServiceUserId, i64)>>,
 }
 
 impl Verifier {
-    /// A verifier over these keys and this directory.
-    pub fn new(keys: KeyRing, directory: Arc<Directory>) -> Self {
+    /// A verifier over these signing keys and this directory, recognising API keys that start
+    /// with `key_prefix` and hashing them with `key_hasher`.
+    pub fn new(
+        keys: KeyRing,
+        directory: Arc<Directory>,
+        key_prefix: &str,
+        key_hasher: KeyHasher,
+    ) -> Self {
         Self {
             keys: RwLock::new(Arc::new(keys)),
             directory,
             cache: RwLock::new(HashMap::new()),
             last_used: Mutex::new(HashMap::new()),
+            service_last_used: Mutex::new(HashMap::new()),
+            key_prefix: key_prefix.to_string(),
+            key_hasher,
+            grace_ended: None,
         }
+    }
+
+    /// Sends `(service user, time)` here whenever the first use of a new key ends the grace
+    /// period of the old one, so that the end is recorded in the store.
+    pub fn on_grace_ended(mut self, sink: mpsc::UnboundedSender<(ServiceUserId, i64)>) -> Self {
+        self.grace_ended = Some(sink);
+        self
+    }
+
+    /// The prefix of API keys.
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// The keyed hash of an API key, as stored.
+    pub fn hash_key(&self, key: &str) -> String {
+        self.key_hasher.hash(key)
     }
 
     /// The current key ring.
@@ -135,38 +205,114 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// Verifies a token: signature and `kid`, `exp`/`nbf`, issuer and audience, not revoked or
-    /// deleted, owner present and active, tenant present and the owner's.
-    pub fn verify(&self, token: &str, now: i64) -> Result<Actor, AuthFailure> {
-        if token.is_empty() {
+    /// Verifies a credential: an API key when it starts with the key prefix, a token otherwise.
+    ///
+    /// A token must pass its signature and `kid`, `exp`/`nbf`, issuer and audience, not be
+    /// revoked or deleted, and have its owner present, active and unexpired in the token's
+    /// tenant; an OAuth token of a service user also needs the API key it was issued with to
+    /// still work. An API key must have a valid checksum (checked before any lookup), be known,
+    /// not be superseded past its grace period, and have its owner usable.
+    pub fn verify(&self, credential: &str, now: i64) -> Result<Actor, AuthFailure> {
+        if credential.is_empty() {
             return Err(AuthFailure::Missing);
         }
-        if token.len() > MAX_CREDENTIAL_LEN {
+        if credential.len() > MAX_CREDENTIAL_LEN {
             return Err(AuthFailure::TooLong);
         }
-        let claims = self.claims(token, now)?;
+        if credential.starts_with(self.key_prefix.as_str()) {
+            return self.verify_api_key(credential, now);
+        }
+        let claims = self.claims(credential, now)?;
         if self.directory.is_revoked(claims.jti) {
             return Err(AuthFailure::Revoked);
         }
-        let principal = self
-            .directory
-            .user(claims.sub)
-            .ok_or(AuthFailure::OwnerUnknown)?;
-        if !principal.active {
-            return Err(AuthFailure::OwnerInactive);
-        }
-        if principal.tenant_id != claims.tid || !self.directory.tenant_exists(principal.tenant_id) {
+        let principal = self.usable_principal(claims.sub, now)?;
+        if principal.tenant_id != claims.tid {
             return Err(AuthFailure::TenantMismatch);
         }
-        self.note_use(claims.jti, now);
+        if let Some(owner) = principal.service_user_id() {
+            // A service user's tokens live exactly as long as the key they came from.
+            let key = claims.akid.ok_or(AuthFailure::KeyRetired)?;
+            if !self.directory.key_works(key, now) {
+                return Err(AuthFailure::KeyRetired);
+            }
+            self.note_service_use(owner, now);
+        } else {
+            self.note_use(claims.jti, now);
+        }
         Ok(Actor {
             principal,
             token_id: claims.jti,
-            kind: claims.kind,
+            kind: CredentialKind::Token(claims.kind),
             scopes: claims.scopes(),
-            expires_at: claims.exp,
+            expires_at: Some(claims.exp),
+            api_key: claims.akid,
             client_addr: None,
         })
+    }
+
+    fn usable_principal(
+        &self,
+        id: jeton_core::UserId,
+        now: i64,
+    ) -> Result<Arc<Principal>, AuthFailure> {
+        let principal = self.directory.user(id).ok_or(AuthFailure::OwnerUnknown)?;
+        if !principal.active {
+            return Err(AuthFailure::OwnerInactive);
+        }
+        if !principal.usable_at(now) {
+            return Err(AuthFailure::OwnerExpired);
+        }
+        if !self.directory.tenant_exists(principal.tenant_id) {
+            return Err(AuthFailure::TenantMismatch);
+        }
+        Ok(principal)
+    }
+
+    /// Verifies an API key: checksum first (no lookup for a malformed key), then one keyed hash
+    /// and one map look-up.
+    fn verify_api_key(&self, key: &str, now: i64) -> Result<Actor, AuthFailure> {
+        apikey::check_format(&self.key_prefix, key).map_err(|_| AuthFailure::MalformedKey)?;
+        let hash = self.key_hasher.hash(key);
+        let entry = self
+            .directory
+            .key_by_hash(&hash)
+            .ok_or(AuthFailure::UnknownKey)?;
+        if !apikey::hashes_equal(&entry.key_hash, &hash) {
+            return Err(AuthFailure::UnknownKey);
+        }
+        if !entry.works_at(now) {
+            return Err(if entry.superseded_at.is_some() {
+                AuthFailure::SupersededKey
+            } else {
+                AuthFailure::Revoked
+            });
+        }
+        let principal = self.usable_principal(entry.service_user_id.into(), now)?;
+        if entry.superseded_at.is_none()
+            && self.directory.end_grace(entry.service_user_id, now)
+            && let Some(sink) = &self.grace_ended
+        {
+            let _ = sink.send((entry.service_user_id, now));
+        }
+        self.note_service_use(entry.service_user_id, now);
+        Ok(Actor {
+            scopes: principal.allowed_scopes.clone(),
+            expires_at: principal.expires_at,
+            principal,
+            token_id: TokenId(entry.id.0),
+            kind: CredentialKind::ApiKey,
+            api_key: Some(entry.id),
+            client_addr: None,
+        })
+    }
+
+    fn note_service_use(&self, owner: ServiceUserId, now: i64) {
+        let mut pending = self.service_last_used.lock().expect("lock");
+        let entry = pending.entry(owner).or_insert(now);
+        if *entry < now {
+            *entry = now;
+        }
     }
 
     fn note_use(&self, token: TokenId, now: i64) {
@@ -179,6 +325,27 @@ impl Verifier {
 
     /// Writes the collected last-use times; on failure they are kept for the next attempt.
     pub async fn flush_last_used(&self, store: &dyn Store) {
+        self.flush_token_uses(store).await;
+        let batch: Vec<(ServiceUserId, i64)> = {
+            let mut pending = self.service_last_used.lock().expect("lock");
+            pending.drain().collect()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(err) = store.touch_service_users(&batch).await {
+            tracing::warn!(error = %err, count = batch.len(), "could not record service users' last-use times; will retry");
+            let mut pending = self.service_last_used.lock().expect("lock");
+            for (owner, at) in batch {
+                let entry = pending.entry(owner).or_insert(at);
+                if *entry < at {
+                    *entry = at;
+                }
+            }
+        }
+    }
+
+    async fn flush_token_uses(&self, store: &dyn Store) {
         let batch: Vec<(TokenId, i64)> = {
             let mut pending = self.last_used.lock().expect("lock");
             pending.drain().collect()

@@ -1,118 +1,13 @@
 //! HTTP tests: a real server on 127.0.0.1 over a real SQLite file, driven with a real HTTP
 //! client. Each test starts its own server.
 
-use std::net::SocketAddr;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::{Client, Method, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const ADMIN_PASSWORD: &str = "admin-password-1";
-
-struct Server {
-    base: String,
-    http: Client,
-    _dir: tempfile::TempDir,
-}
-
-async fn spawn() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/jeton.db", dir.path().display());
-    let mut config = jeton_server::Config::new(url, "127.0.0.1:0".parse().unwrap());
-    config.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
-    config.max_body_bytes = 64 * 1024;
-    let running = jeton_server::start(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = jeton_server::http::app(running.service.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-        drop(running);
-    });
-    Server {
-        base: format!("http://{addr}"),
-        http: Client::new(),
-        _dir: dir,
-    }
-}
-
-impl Server {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, Some(token), None).await
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(token), Some(body)).await
-    }
-
-    async fn login(&self, username: &str, password: &str) -> String {
-        let (status, body) = self
-            .call(
-                Method::POST,
-                "/api/v1/auth/login",
-                None,
-                Some(json!({"username": username, "password": password})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["token"].as_str().unwrap().to_string()
-    }
-
-    async fn admin(&self) -> String {
-        self.login("admin", ADMIN_PASSWORD).await
-    }
-
-    /// Creates a user and returns a session token for it.
-    async fn user(&self, by: &str, username: &str, level: &str, tenant: Option<&str>) -> String {
-        let mut body =
-            json!({"username": username, "password": "password-123", "access_level": level});
-        if let Some(tenant) = tenant {
-            body["tenant"] = json!(tenant);
-        }
-        let (status, created) = self.post("/api/v1/users", by, body).await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        self.login(username, "password-123").await
-    }
-
-    async fn create_token(&self, token: &str, body: Value) -> (StatusCode, Value) {
-        self.post("/api/v1/tokens", token, body).await
-    }
-}
-
-fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
-    assert_eq!(status, expected, "{body}");
-    assert!(body["error"]["code"].is_string(), "{body}");
-    assert!(body["error"]["message"].is_string(), "{body}");
-}
+mod common;
+use common::*;
 
 #[tokio::test]
 async fn seed_000_token_lifecycle() {

@@ -1030,6 +1030,16 @@ macro_rules! sql_store {
                     Ok(token)
                 }
 
+                async fn record_revocation(
+                    &self,
+                    revocation: Revocation,
+                    at: i64,
+                ) -> StoreResult<()> {
+                    let mut conn = self.pool.acquire().await.map_err(fail)?;
+                    insert_revocation(&mut conn, revocation.token_id, revocation.expires_at, at)
+                        .await
+                }
+
                 async fn touch_tokens(&self, uses: &[(TokenId, i64)]) -> StoreResult<()> {
                     // The latest use per token, in id order: concurrent batches lock rows in the
                     // same order and cannot deadlock.

@@ -176,6 +176,7 @@ contract! {
     service_users => |s, _| Box::pin(check_service_users(s)),
     api_key_rotation => |s, _| Box::pin(check_api_key_rotation(s)),
     service_user_cascades => |s, _| Box::pin(check_service_user_cascades(s)),
+    record_revocation => |s, _| Box::pin(check_record_revocation(s)),
     corrupt_rows_are_internal_errors => |s, url| {
         Box::pin(check_corrupt_rows_are_internal_errors(s, url))
     },
@@ -1817,4 +1818,17 @@ async fn check_service_user_cascades(store: &dyn Store) {
     store.delete_tenant(acme.id).await.unwrap();
     assert_eq!(store.get_service_user(etl.id).await.unwrap(), None);
     assert_eq!(store.all_api_keys().await.unwrap(), vec![]);
+}
+
+async fn check_record_revocation(store: &dyn Store) {
+    let id = next_token_id();
+    let revocation = Revocation {
+        token_id: id,
+        expires_at: NOW + 3_600,
+    };
+    store.record_revocation(revocation, NOW).await.unwrap();
+    // Twice is fine; the first stays.
+    store.record_revocation(revocation, NOW + 5).await.unwrap();
+    assert_eq!(store.list_revocations(NOW).await.unwrap(), vec![revocation]);
+    assert_eq!(store.list_revocations(NOW + 3_600).await.unwrap(), vec![]);
 }

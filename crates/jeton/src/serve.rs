@@ -58,6 +58,18 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `jeton_server=debug` [default: info].
     #[arg(long, env = "JETON_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Gateway mode: authenticate every request outside Jeton's own paths and forward it to this
+    /// base URL, without the credential and with `X-Jeton-User`, `X-Jeton-Tenant`,
+    /// `X-Jeton-Scopes` and `X-Jeton-Token-Id` added (e.g. an Iceberg REST catalog).
+    #[arg(long, env = "JETON_UPSTREAM", value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Prefix of new API keys, so that secret scanners can find leaked ones; keys with another
+    /// prefix are refused [default: jsk_].
+    #[arg(long, env = "JETON_API_KEY_PREFIX", value_name = "PREFIX")]
+    pub api_key_prefix: Option<String>,
+    /// Lifetime of access tokens from the OAuth2 token endpoint [default: 1h].
+    #[arg(long, env = "JETON_OAUTH_TOKEN_LIFETIME", value_name = "DURATION")]
+    pub oauth_token_lifetime: Option<String>,
 }
 
 /// Options of `jeton migrate`.
@@ -85,6 +97,9 @@ struct FileConfig {
     request_timeout: Option<String>,
     login_attempts: Option<u32>,
     log: Option<String>,
+    upstream: Option<String>,
+    api_key_prefix: Option<String>,
+    oauth_token_lifetime: Option<String>,
 }
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://jeton.db";
@@ -173,6 +188,41 @@ impl ServeArgs {
             }
             config.login_attempts = attempts;
         }
+        if let Some(upstream) = self.upstream.or(file.upstream) {
+            let url = reqwest::Url::parse(&upstream)
+                .with_context(|| format!("--upstream '{upstream}' is not a URL"))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                bail!(
+                    "--upstream must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8181"
+                );
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                bail!("--upstream must not have a query or fragment");
+            }
+            config.upstream = Some(upstream);
+        }
+        if let Some(prefix) = self.api_key_prefix.or(file.api_key_prefix) {
+            let ok = (2..=16).contains(&prefix.len())
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !prefix.starts_with("eyJ");
+            if !ok {
+                bail!(
+                    "--api-key-prefix must be 2 to 16 letters, digits or '_' (such as jsk_ or pgl_), and must not start like a JWT (eyJ)"
+                );
+            }
+            config.api_key_prefix = prefix;
+        }
+        let oauth_lifetime = lifetime(
+            "oauth-token-lifetime",
+            self.oauth_token_lifetime.or(file.oauth_token_lifetime),
+            config.oauth_token_lifetime,
+        )?;
+        if oauth_lifetime.as_secs() < 60 || oauth_lifetime.as_secs() > 86_400 {
+            bail!("--oauth-token-lifetime must be between 1m and 24h, not {oauth_lifetime}");
+        }
+        config.oauth_token_lifetime = oauth_lifetime;
         config.bootstrap_password = std::env::var("JETON_BOOTSTRAP_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty());

@@ -58,17 +58,31 @@ async fn me(
     Authenticated(actor): Authenticated,
 ) -> ApiResult<Json<api::Me>> {
     let service = &state.service;
-    let user = service
-        .get_user(&actor, &actor.principal.id.to_string())
-        .await?;
-    let roles = service.role_names(user.id).await?;
+    let user = match actor.principal.service_user_id() {
+        // A service user sees itself through the same shape, without roles.
+        Some(id) => {
+            let record = service
+                .store()
+                .get_service_user(id)
+                .await?
+                .ok_or_else(crate::error::ApiError::unauthenticated)?;
+            views::service_user_as_user(service.directory(), &record)
+        }
+        None => {
+            let user = service
+                .get_user(&actor, &actor.principal.id.to_string())
+                .await?;
+            let roles = service.role_names(user.id).await?;
+            views::user(service.directory(), &user, roles)
+        }
+    };
     Ok(Json(api::Me {
-        user: views::user(service.directory(), &user, roles),
+        user,
         token: api::CurrentToken {
             id: actor.token_id.to_string(),
             kind: actor.kind.as_str().to_string(),
             scopes: actor.scopes.clone().unwrap_or_default(),
-            expires_at: rfc3339(actor.expires_at),
+            expires_at: actor.expires_at.map(rfc3339),
         },
     }))
 }
@@ -108,7 +122,8 @@ async fn verify(
         scopes,
         token_id: actor.token_id.to_string(),
         kind: actor.kind.as_str().to_string(),
-        expires_at: rfc3339(actor.expires_at),
+        principal_type: actor.principal.kind.as_str().to_string(),
+        expires_at: actor.expires_at.map(rfc3339),
     };
     let mut headers = HeaderMap::new();
     for (name, value) in [

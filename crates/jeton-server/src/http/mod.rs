@@ -4,8 +4,11 @@
 
 mod audit;
 mod auth;
+mod gateway;
+mod oauth;
 mod ops;
 mod roles;
+mod service_users;
 mod tenants;
 mod tokens;
 mod users;
@@ -37,6 +40,8 @@ pub const SESSION_COOKIE: &str = "auth_token";
 pub struct AppState {
     /// The service layer.
     pub service: Arc<Service>,
+    /// Gateway mode: where requests outside Jeton's own paths go.
+    pub gateway: Option<Arc<gateway::Gateway>>,
 }
 
 #[derive(OpenApi)]
@@ -52,6 +57,8 @@ pub struct AppState {
         (name = "tokens", description = "API and session tokens"),
         (name = "users", description = "Users, their tokens and token policies"),
         (name = "roles", description = "Roles and their token policies"),
+        (name = "service users", description = "Service users and their API keys"),
+        (name = "oauth", description = "OAuth2 token, introspection and revocation endpoints (RFC 6749, 7662, 7009, 8414)"),
         (name = "tenants", description = "Tenants (root only)"),
         (name = "audit", description = "The audit log"),
         (name = "operations", description = "Health, readiness and keys"),
@@ -83,6 +90,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(auth::router())
         .merge(tokens::router())
         .merge(users::router())
+        .merge(service_users::router())
+        .merge(oauth::router())
         .merge(roles::router())
         .merge(tenants::router())
         .merge(audit::router())
@@ -106,8 +115,16 @@ pub fn app(service: Arc<Service>) -> Router {
                 async move { axum::Json(openapi.as_ref().clone()) }
             }),
         )
-        .fallback(|| async { ApiError::NotFound("no such endpoint".to_string()) })
-        .with_state(AppState { service })
+        .merge(oauth::iceberg_routes())
+        .fallback(gateway::fallback)
+        .with_state(AppState {
+            gateway: config
+                .upstream
+                .as_deref()
+                .map(gateway::Gateway::new)
+                .map(Arc::new),
+            service,
+        })
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -136,14 +153,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 }
 
 /// Pulls the credential from `Authorization: Bearer`, then `X-API-Key`, then the `auth_token`
-/// cookie.
+/// cookie. An `Authorization` header of another scheme is not Jeton's and is passed over.
 pub fn credential(parts: &Parts) -> Option<String> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?;
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_string());
+    if let Some(token) = bearer(&parts.headers) {
+        return Some(token);
     }
     if let Some(value) = parts.headers.get("x-api-key") {
         return value.to_str().ok().map(|v| v.trim().to_string());
@@ -151,6 +164,15 @@ pub fn credential(parts: &Parts) -> Option<String> {
     CookieJar::from_headers(&parts.headers)
         .get(SESSION_COOKIE)
         .map(|c| c.value().to_string())
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 /// An authenticated request: handlers that take it cannot run without a valid credential.
@@ -174,8 +196,14 @@ impl FromRequestParts<AppState> for Authenticated {
             }
             Err(failure) => {
                 if !presented.is_empty() {
+                    // A superseded key in use is worth its own event: someone still holds it.
+                    let action = if failure == crate::verify::AuthFailure::SupersededKey {
+                        "api_key.superseded_used"
+                    } else {
+                        "auth.denied"
+                    };
                     service.audit().queue(
-                        Event::new("auth.denied", now)
+                        Event::new(action, now)
                             .actor_parts(None, "(anonymous)", addr.as_deref())
                             .outcome("failure")
                             .detail("reason", failure.as_str())

@@ -198,12 +198,11 @@ async fn revoke_self(
     Authenticated(actor): Authenticated,
 ) -> ApiResult<Json<api::Token>> {
     let service = &state.service;
-    let record = service.revoke_current(&actor).await?;
-    Ok(Json(views::token(
-        service.directory(),
-        &record,
-        service.now(),
-    )))
+    let now = service.now();
+    Ok(Json(match service.revoke_current(&actor).await? {
+        Some(record) => views::token(service.directory(), &record, now),
+        None => views::unrecorded_token(service.directory(), &actor, now),
+    }))
 }
 
 /// Revoke one token by id: your own, or any in your tenant for administrators.

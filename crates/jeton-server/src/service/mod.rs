@@ -3,6 +3,8 @@
 //! neither has rules of its own.
 
 mod identity;
+pub mod oauth;
+mod service_users;
 mod tokens;
 
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use crate::throttle::Throttle;
 use crate::verify::{Actor, Verifier};
 
 pub use identity::{CreateUserInput, UpdateUserInput};
+pub use service_users::{CreateServiceUserInput, ServiceUserWithKey, UpdateServiceUserInput};
 pub use tokens::{CreateTokenInput, ListTokensInput, TokenPage};
 
 /// Default and largest page sizes of list operations.
@@ -183,6 +186,11 @@ impl Service {
     }
 
     async fn own_record(&self, actor: &Actor) -> ApiResult<UserRecord> {
+        if actor.principal.is_service() {
+            return Err(ApiError::forbidden(
+                "service users do not own API tokens; they authenticate with their API key or OAuth2 client credentials (name a user with for_user to act for one)",
+            ));
+        }
         self.store
             .get_user(actor.principal.id)
             .await?

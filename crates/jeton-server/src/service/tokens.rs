@@ -181,6 +181,7 @@ impl Service {
                 iat: now,
                 nbf: now,
                 exp: record.expires_at,
+                akid: None,
             };
             let token = self.verifier.keys().sign(&claims)?;
             match self.store.insert_token(&record, now).await {
@@ -373,14 +374,16 @@ impl Service {
         self.revoke_record(actor, record).await
     }
 
-    /// Revokes the token the request was made with (logout).
-    pub async fn revoke_current(&self, actor: &Actor) -> ApiResult<TokenRecord> {
-        let record = self
-            .store
-            .get_token(actor.token_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("token"))?;
-        self.revoke_record(actor, record).await
+    /// Revokes the token the request was made with (logout). Answers the token's record; an
+    /// OAuth access token, which has none, is revoked all the same and answers `None`.
+    pub async fn revoke_current(&self, actor: &Actor) -> ApiResult<Option<TokenRecord>> {
+        match self.store.get_token(actor.token_id).await? {
+            Some(record) => Ok(Some(self.revoke_record(actor, record).await?)),
+            None => {
+                self.revoke_verified(actor, actor).await?;
+                Ok(None)
+            }
+        }
     }
 
     pub(crate) async fn revoke_record(

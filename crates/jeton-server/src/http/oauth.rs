@@ -1,0 +1,440 @@
+//! OAuth2 endpoints: the token endpoint (RFC 6749, also at the paths an Apache Iceberg REST
+//! client uses), introspection (RFC 7662), revocation (RFC 7009) and server metadata (RFC 8414).
+//! Errors here are RFC 6749 §5.2 objects, `{"error": "...", "error_description": "..."}`, which
+//! is what OAuth client libraries parse.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use jeton_api as api;
+use jeton_core::Secret;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{AppState, ClientAddr, credential};
+use crate::service::oauth::{
+    ACCESS_TOKEN_TYPE, ApiErrorKind, ClientCredentials, OAuthError, OAuthErrorCode,
+    TOKEN_EXCHANGE_GRANT, TokenRequest,
+};
+use crate::service::rfc3339;
+use crate::verify::Actor;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(token))
+        .routes(routes!(introspect))
+        .routes(routes!(revoke))
+        .routes(routes!(metadata))
+}
+
+/// The token endpoint's other paths: `/v1/oauth/tokens` and `/v1/{prefix}/v1/oauth/tokens`, as
+/// an Iceberg REST catalog serves it, so that PyIceberg configured as in its documentation works
+/// unchanged.
+pub(super) fn iceberg_routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/v1/oauth/tokens", axum::routing::post(token))
+        .route(
+            "/v1/{prefix}/v1/oauth/tokens",
+            axum::routing::post(token_under_prefix),
+        )
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = match (self.server, self.code) {
+            (Some(ApiErrorKind::Unavailable), _) => StatusCode::SERVICE_UNAVAILABLE,
+            (Some(ApiErrorKind::Internal), _) => StatusCode::INTERNAL_SERVER_ERROR,
+            (None, OAuthErrorCode::InvalidClient) => StatusCode::UNAUTHORIZED,
+            (None, OAuthErrorCode::TemporarilyUnavailable) => StatusCode::TOO_MANY_REQUESTS,
+            (None, _) => StatusCode::BAD_REQUEST,
+        };
+        let (error, description) = match self.server {
+            Some(ApiErrorKind::Unavailable) => (
+                "temporarily_unavailable",
+                "the database is unavailable; try again shortly".to_string(),
+            ),
+            Some(ApiErrorKind::Internal) => (
+                "server_error",
+                "internal error; see the server log".to_string(),
+            ),
+            None => (self.code.as_str(), self.description),
+        };
+        let mut response = (
+            status,
+            Json(api::OAuthError {
+                error: error.to_string(),
+                error_description: description,
+            }),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        no_store(headers);
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"jeton\", charset=\"UTF-8\""),
+            );
+        }
+        if let Some(seconds) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+fn invalid_request(description: impl Into<String>) -> OAuthError {
+    OAuthError::new(OAuthErrorCode::InvalidRequest, description)
+}
+
+/// The request's parameters: a form body (`application/x-www-form-urlencoded`), or a JSON object
+/// of strings. A parameter given twice is an error (RFC 6749 §3.2).
+fn parameters(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let pairs: Vec<(String, String)> = if content_type.starts_with("application/json") {
+        let object: HashMap<String, serde_json::Value> = serde_json::from_slice(body)
+            .map_err(|e| invalid_request(format!("invalid JSON body: {e}")))?;
+        object
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect()
+    } else {
+        serde_urlencoded::from_bytes(body)
+            .map_err(|e| invalid_request(format!("invalid form body: {e}")))?
+    };
+    let mut out = HashMap::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        if out.insert(key.clone(), value).is_some() {
+            return Err(invalid_request(format!(
+                "parameter '{}' is given more than once",
+                key.chars().take(64).collect::<String>()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Percent-decodes a Basic credential part (RFC 6749 §2.3.1 form-encodes them first).
+fn form_decode(part: &str) -> String {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={part}"))
+        .ok()
+        .and_then(|mut pairs| pairs.pop())
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| part.to_string())
+}
+
+/// Client credentials from `Authorization: Basic` or from the form's `client_id` and
+/// `client_secret`. A `Bearer` header is ignored here: some clients send their old token when
+/// they come for a new one. Two different sets of credentials are an error.
+fn client_credentials(
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<Option<ClientCredentials>, OAuthError> {
+    let basic = match headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(value) => match value.split_once(' ') {
+            Some((scheme, encoded)) if scheme.eq_ignore_ascii_case("basic") => {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(encoded.trim())
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .ok_or_else(|| {
+                        OAuthError::new(
+                            OAuthErrorCode::InvalidClient,
+                            "malformed HTTP Basic credentials",
+                        )
+                    })?;
+                let (id, secret) = decoded.split_once(':').ok_or_else(|| {
+                    OAuthError::new(
+                        OAuthErrorCode::InvalidClient,
+                        "malformed HTTP Basic credentials: expected client_id:client_secret",
+                    )
+                })?;
+                Some(ClientCredentials {
+                    client_id: form_decode(id),
+                    client_secret: Secret::new(form_decode(secret)),
+                })
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    let form = match (params.get("client_id"), params.get("client_secret")) {
+        (Some(id), Some(secret)) => Some(ClientCredentials {
+            client_id: id.clone(),
+            client_secret: Secret::new(secret.clone()),
+        }),
+        (Some(_), None) if basic.is_none() => {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidClient,
+                "client_secret is missing",
+            ));
+        }
+        (None, Some(_)) if basic.is_none() => {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidClient,
+                "client_id is missing",
+            ));
+        }
+        _ => None,
+    };
+    match (basic, form) {
+        (Some(basic), Some(form))
+            if basic.client_id != form.client_id
+                || basic.client_secret.expose() != form.client_secret.expose() =>
+        {
+            Err(invalid_request(
+                "client credentials were given twice and differ: use HTTP Basic or form fields, not both",
+            ))
+        }
+        (Some(basic), _) => Ok(Some(basic)),
+        (None, form) => Ok(form),
+    }
+}
+
+/// The caller of introspection and revocation: a client authenticated with its credentials
+/// (HTTP Basic or form), or any valid bearer credential.
+fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    addr: Option<&str>,
+) -> Result<Actor, OAuthError> {
+    let service = &state.service;
+    if let Some(client) = client_credentials(headers, params)? {
+        return service.authenticate_client(&client, addr);
+    }
+    let mut parts = axum::http::Request::new(());
+    *parts.headers_mut() = headers.clone();
+    let (parts, ()) = parts.into_parts();
+    let presented = credential(&parts).unwrap_or_default();
+    service
+        .verifier()
+        .verify(&presented, service.now())
+        .map(|mut actor| {
+            actor.client_addr = addr.map(str::to_string);
+            actor
+        })
+        .map_err(|_| {
+            OAuthError::new(
+                OAuthErrorCode::InvalidClient,
+                "authenticate with client credentials (HTTP Basic) or a bearer token",
+            )
+        })
+}
+
+async fn grant(state: &AppState, addr: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Response {
+    let result = (|| {
+        let params = parameters(headers, body)?;
+        let grant_type = params.get("grant_type").cloned().unwrap_or_default();
+        if grant_type.is_empty() {
+            return Err(invalid_request(
+                "missing grant_type: use grant_type=client_credentials",
+            ));
+        }
+        let request = TokenRequest {
+            grant_type,
+            client: client_credentials(headers, &params)?,
+            scope: params
+                .get("scope")
+                .cloned()
+                .filter(|s| !s.trim().is_empty()),
+            subject_token: params.get("subject_token").cloned().map(Secret::new),
+            subject_token_type: params.get("subject_token_type").cloned(),
+        };
+        state.service.grant(&request, addr)
+    })();
+    match result {
+        Ok(issued) => {
+            let mut response = Json(api::OAuthTokenResponse {
+                access_token: issued.token.expose().to_string(),
+                token_type: "Bearer".to_string(),
+                expires_in: issued.expires_in,
+                scope: issued.scope,
+                issued_token_type: ACCESS_TOKEN_TYPE.to_string(),
+            })
+            .into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+/// OAuth2 token endpoint: `grant_type=client_credentials` with `client_id` (a service user's id)
+/// and `client_secret` (its API key), as HTTP Basic or form fields; optional `scope`. Also
+/// accepts RFC 8693 token exchange of a Jeton access token. Also served at `/v1/oauth/tokens`
+/// and `/v1/{prefix}/v1/oauth/tokens`.
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "grant_type=client_credentials&client_id=…&client_secret=…&scope=…"),
+    responses(
+        (status = 200, description = "An access token", body = api::OAuthTokenResponse),
+        (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or invalid_grant", body = api::OAuthError),
+        (status = 401, description = "invalid_client", body = api::OAuthError),
+        (status = 429, description = "Too many failed client authentications", body = api::OAuthError),
+    ))]
+async fn token(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    grant(&state, addr.as_deref(), &headers, &body).await
+}
+
+async fn token_under_prefix(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    grant(&state, addr.as_deref(), &headers, &body).await
+}
+
+/// RFC 7662 token introspection. The caller authenticates with a service user's client
+/// credentials (HTTP Basic) or a bearer token, and learns only about tokens of its own tenant:
+/// anything else is `{"active": false}`.
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "token=…&token_type_hint=…"),
+    responses(
+        (status = 200, description = "What the token is, or {\"active\": false}", body = Object),
+        (status = 400, description = "invalid_request", body = api::OAuthError),
+        (status = 401, description = "invalid_client", body = api::OAuthError),
+    ))]
+async fn introspect(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = (|| {
+        let params = parameters(&headers, &body)?;
+        let caller = caller(&state, &headers, &params, addr.as_deref())?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| invalid_request("missing token"))?;
+        Ok::<_, OAuthError>(state.service.introspect(&caller, token))
+    })();
+    let answer = match result {
+        Err(err) => return err.into_response(),
+        Ok(None) => serde_json::json!({ "active": false }),
+        Ok(Some(found)) => {
+            let actor = &found.actor;
+            let mut answer = serde_json::json!({
+                "active": true,
+                "scope": actor.scopes.clone().unwrap_or_default().join(" "),
+                "username": actor.principal.username,
+                "sub": actor.principal.id.to_string(),
+                "token_type": "Bearer",
+                "iss": state.service.config().issuer,
+                "aud": state.service.config().audience,
+                "jti": actor.token_id.to_string(),
+                "kind": actor.kind.as_str(),
+                "principal_type": actor.principal.kind.as_str(),
+                "tenant": found.tenant,
+                "tenant_id": actor.principal.tenant_id.to_string(),
+                "access_level": actor.principal.access.as_str(),
+            });
+            if let Some(map) = answer.as_object_mut() {
+                if let Some(exp) = actor.expires_at {
+                    map.insert("exp".into(), exp.into());
+                    map.insert("expires_at".into(), rfc3339(exp).into());
+                }
+                if actor.principal.is_service() {
+                    map.insert("client_id".into(), actor.principal.id.to_string().into());
+                }
+            }
+            answer
+        }
+    };
+    let mut response = Json(answer).into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+/// RFC 7009 token revocation. The caller authenticates like for introspection and may revoke
+/// its own tokens (administrators: any token of their tenant). An invalid or unknown token is
+/// not an error. API keys are not revoked here: rotate them or disable their service user.
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "token=…&token_type_hint=…"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke"),
+        (status = 400, description = "invalid_request, unauthorized_client or unsupported_token_type", body = api::OAuthError),
+        (status = 401, description = "invalid_client", body = api::OAuthError),
+    ))]
+async fn revoke(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = match parameters(&headers, &body) {
+        Ok(params) => params,
+        Err(err) => return err.into_response(),
+    };
+    let caller = match caller(&state, &headers, &params, addr.as_deref()) {
+        Ok(caller) => caller,
+        Err(err) => return err.into_response(),
+    };
+    let Some(token) = params.get("token") else {
+        return invalid_request("missing token").into_response();
+    };
+    match state.service.revoke_by_value(&caller, token).await {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+/// RFC 8414 authorization server metadata.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
+    responses((status = 200, description = "Server metadata", body = Object)))]
+async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let issuer = state
+        .service
+        .config()
+        .issuer
+        .trim_end_matches('/')
+        .to_string();
+    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    Json(serde_json::json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+        "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE_GRANT],
+        "response_types_supported": ["token"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+        "service_documentation": format!("{issuer}/openapi.json"),
+    }))
+}

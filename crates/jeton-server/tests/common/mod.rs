@@ -1,0 +1,153 @@
+//! What the HTTP test files share: a real server on 127.0.0.1 over a real SQLite file, a real
+//! HTTP client, and a clock the tests can move.
+#![allow(dead_code)] // Each test file uses a different part.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+pub struct Server {
+    pub base: String,
+    pub http: Client,
+    pub clock: Arc<TestClock>,
+    _dir: tempfile::TempDir,
+}
+
+/// A clock that starts at the real time and moves only when a test says so.
+pub struct TestClock(AtomicI64);
+
+impl TestClock {
+    /// Moves the clock forward.
+    pub fn advance(&self, secs: i64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl jeton_server::service::Clock for TestClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub async fn spawn() -> Server {
+    spawn_with(|_| {}).await
+}
+
+/// Starts a server whose configuration `adjust` may change first.
+pub async fn spawn_with(adjust: impl FnOnce(&mut jeton_server::Config)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/jeton.db", dir.path().display());
+    let mut config = jeton_server::Config::new(url.clone(), "127.0.0.1:0".parse().unwrap());
+    config.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
+    config.max_body_bytes = 64 * 1024;
+    adjust(&mut config);
+    let store = jeton_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    )));
+    let running = jeton_server::start_with_store(config, store, clock.clone())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = jeton_server::http::app(running.service.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+        drop(running);
+    });
+    Server {
+        base: format!("http://{addr}"),
+        http: Client::new(),
+        clock,
+        _dir: dir,
+    }
+}
+
+impl Server {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user and returns a session token for it.
+    pub async fn user(
+        &self,
+        by: &str,
+        username: &str,
+        level: &str,
+        tenant: Option<&str>,
+    ) -> String {
+        let mut body =
+            json!({"username": username, "password": "password-123", "access_level": level});
+        if let Some(tenant) = tenant {
+            body["tenant"] = json!(tenant);
+        }
+        let (status, created) = self.post("/api/v1/users", by, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        self.login(username, "password-123").await
+    }
+
+    pub async fn create_token(&self, token: &str, body: Value) -> (StatusCode, Value) {
+        self.post("/api/v1/tokens", token, body).await
+    }
+}
+
+pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "{body}");
+    assert!(body["error"]["code"].is_string(), "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
