@@ -1,5 +1,6 @@
-//! Jeton's benchmark: credentials verified per second in-process and through an authenticated
-//! HTTP endpoint, and API tokens created per second (durably) on SQLite and PostgreSQL.
+//! Jeton's benchmark: credentials (JWTs and API keys) verified per second in-process and through
+//! an authenticated HTTP endpoint, OAuth2 client-credentials tokens issued per second, and API
+//! tokens created per second (durably) on SQLite and PostgreSQL.
 //!
 //! Run: `cargo run --release -p jeton-server --example bench -- [postgres://…]`
 //! (see BENCHMARKS.md). A benchmark, not a test: it asserts nothing about speed.
@@ -9,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jeton_core::Secret;
-use jeton_server::service::{CreateTokenInput, Service};
+use jeton_server::service::oauth::{ClientCredentials, TokenRequest};
+use jeton_server::service::{CreateServiceUserInput, CreateTokenInput, Service};
 
 const PASSWORD: &str = "bench-password-1";
 
@@ -112,6 +114,67 @@ async fn main() {
         elapsed.as_secs_f64() * 1e6 / n as f64
     );
 
+    // 1b. API keys: checksum, one HMAC-SHA-256 and a map look-up; and a malformed key, refused
+    //     on its checksum before any look-up.
+    let (_, admin) = admin_actor(&service).await;
+    let created = service
+        .create_service_user(
+            &admin,
+            CreateServiceUserInput {
+                name: "bench".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("service user");
+    let api_key = created.key.expose().to_string();
+    let client_id = created.service_user.id.to_string();
+    let n = 2_000_000u64;
+    let started = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(verifier.verify(std::hint::black_box(&api_key), now).is_ok());
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "verify API key in-process: {:.0}/s ({:.0} ns each)",
+        per_sec(n, elapsed),
+        elapsed.as_nanos() as f64 / n as f64
+    );
+    let mut bad = api_key.clone().into_bytes();
+    bad[8] = if bad[8] == b'a' { b'b' } else { b'a' };
+    let bad = String::from_utf8(bad).unwrap();
+    let started = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(verifier.verify(std::hint::black_box(&bad), now).is_err());
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "refuse API key with a wrong checksum in-process: {:.0}/s ({:.0} ns each)",
+        per_sec(n, elapsed),
+        elapsed.as_nanos() as f64 / n as f64
+    );
+
+    // 1c. OAuth2 client credentials: authenticate the client, sign an access token.
+    let request = TokenRequest {
+        grant_type: "client_credentials".into(),
+        client: Some(ClientCredentials {
+            client_id: client_id.clone(),
+            client_secret: Secret::new(api_key.clone()),
+        }),
+        ..Default::default()
+    };
+    let n = 20_000u64;
+    let started = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(service.grant(&request, None).expect("grant"));
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "issue client-credentials access token in-process: {:.0}/s ({:.1} µs each)",
+        per_sec(n, elapsed),
+        elapsed.as_secs_f64() * 1e6 / n as f64
+    );
+
     // 2. Through HTTP: GET /api/v1/auth/verify with a valid token, from keep-alive clients in
     //    this same process (so client and server share the machine's 2 cores).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -125,13 +188,17 @@ async fn main() {
         .await
         .unwrap();
     });
-    for connections in [16usize, 64] {
+    for (label, credential, connections) in [
+        ("JWT", token.clone(), 16usize),
+        ("JWT", token.clone(), 64),
+        ("API key", api_key.clone(), 16),
+    ] {
         let url = format!("http://{addr}/api/v1/auth/verify");
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut tasks = Vec::new();
         for _ in 0..connections {
             let url = url.clone();
-            let token = token.clone();
+            let token = credential.clone();
             tasks.push(tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 let mut latencies = Vec::new();
@@ -155,7 +222,49 @@ async fn main() {
         let p =
             |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
         println!(
-            "GET /api/v1/auth/verify over HTTP ({connections} connections): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+            "GET /api/v1/auth/verify over HTTP, {label} ({connections} connections): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+            per_sec(latencies.len() as u64, elapsed),
+            p(0.50).as_secs_f64() * 1000.0,
+            p(0.99).as_secs_f64() * 1000.0
+        );
+    }
+
+    // 2b. POST /oauth/token over HTTP (client credentials as form fields), 16 connections.
+    {
+        let url = format!("http://{addr}/oauth/token");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let url = url.clone();
+            let form = [
+                ("grant_type".to_string(), "client_credentials".to_string()),
+                ("client_id".to_string(), client_id.clone()),
+                ("client_secret".to_string(), api_key.clone()),
+            ];
+            tasks.push(tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let response = client.post(&url).form(&form).send().await.unwrap();
+                    assert!(response.status().is_success());
+                    let _ = response.bytes().await;
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            }));
+        }
+        let started = Instant::now();
+        let mut latencies = Vec::new();
+        for task in tasks {
+            latencies.extend(task.await.unwrap());
+        }
+        let elapsed = started.elapsed();
+        latencies.sort();
+        let p =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        println!(
+            "POST /oauth/token client credentials over HTTP (16 connections): {:.0} tokens/s, p50 {:.2} ms, p99 {:.2} ms",
             per_sec(latencies.len() as u64, elapsed),
             p(0.50).as_secs_f64() * 1000.0,
             p(0.99).as_secs_f64() * 1000.0
