@@ -531,6 +531,73 @@ pub struct OAuthError {
     pub error_description: String,
 }
 
+/// `POST /api/v1/sql` with a JSON body (a `text/plain` body is the script itself).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SqlRequest {
+    /// One or more statements separated by `;`.
+    #[serde(alias = "query")]
+    pub sql: String,
+}
+
+/// The result of one statement: a table (`columns` and `rows`), or a count of affected objects
+/// with a message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SqlResult {
+    /// The kind of statement (`CREATE API TOKEN`).
+    pub statement: String,
+    /// The line it starts on.
+    pub line: usize,
+    /// Column names; empty for statements that return no table.
+    pub columns: Vec<String>,
+    /// Rows, each with one value per column (strings, booleans, numbers or null).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Vec<Object>>))]
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// How many objects the statement changed, for statements without a table.
+    pub affected: Option<u64>,
+    /// What the statement did, in words.
+    pub message: Option<String>,
+}
+
+/// Where a script failed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SqlErrorPosition {
+    /// The failing statement's number (1-based); absent for syntax errors, where nothing ran.
+    pub statement_index: Option<usize>,
+    /// The failing statement's kind.
+    pub statement: Option<String>,
+    /// Line of the error (syntax errors) or of the failing statement.
+    pub line: Option<usize>,
+    /// Column of the error (syntax errors) or of the failing statement.
+    pub column: Option<usize>,
+}
+
+/// Why a script stopped.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SqlError {
+    /// The same codes as the API's errors (`forbidden`, `unprocessable`, `bad_request`, ...).
+    pub code: String,
+    /// What went wrong, naming the statement.
+    pub message: String,
+    /// Where.
+    #[serde(flatten)]
+    pub position: SqlErrorPosition,
+}
+
+/// The answer of `POST /api/v1/sql`: the results of the statements that ran, in order, and the
+/// error that stopped the script, if any (the HTTP status is then that error's).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SqlResponse {
+    /// One result per statement that ran.
+    pub results: Vec<SqlResult>,
+    /// Why the script stopped early.
+    pub error: Option<SqlError>,
+}
+
 /// An audit event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

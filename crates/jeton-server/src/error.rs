@@ -95,6 +95,28 @@ impl ApiError {
         ApiError::NotFound(format!("{what} not found"))
     }
 
+    /// The same error with its client message rewritten (internal and unavailable errors keep
+    /// their generic wording, which `f` does not see).
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> Self {
+        match self {
+            ApiError::BadRequest(m) => ApiError::BadRequest(f(m)),
+            ApiError::Unauthenticated(m) => ApiError::Unauthenticated(f(m)),
+            ApiError::Forbidden(m) => ApiError::Forbidden(f(m)),
+            ApiError::NotFound(m) => ApiError::NotFound(f(m)),
+            ApiError::Conflict(m) => ApiError::Conflict(f(m)),
+            ApiError::PayloadTooLarge(m) => ApiError::PayloadTooLarge(f(m)),
+            ApiError::Unprocessable(m) => ApiError::Unprocessable(f(m)),
+            ApiError::TooManyRequests {
+                message,
+                retry_after,
+            } => ApiError::TooManyRequests {
+                message: f(message),
+                retry_after,
+            },
+            other @ (ApiError::Unavailable(_) | ApiError::Internal(_)) => other,
+        }
+    }
+
     /// A 403 for an action the caller's access level does not allow.
     pub fn forbidden(action: &str) -> Self {
         ApiError::Forbidden(format!("insufficient permissions: {action}"))

@@ -13,6 +13,7 @@ pub mod http;
 pub mod keys;
 mod passwords;
 pub mod service;
+pub mod sql;
 pub mod throttle;
 pub mod verify;
 pub mod views;

@@ -9,6 +9,7 @@ mod oauth;
 mod ops;
 mod roles;
 mod service_users;
+mod sql;
 mod tenants;
 mod tokens;
 mod users;
@@ -61,6 +62,7 @@ pub struct AppState {
         (name = "oauth", description = "OAuth2 token, introspection and revocation endpoints (RFC 6749, 7662, 7009, 8414)"),
         (name = "tenants", description = "Tenants (root only)"),
         (name = "audit", description = "The audit log"),
+        (name = "sql", description = "The SQL-style command language"),
         (name = "operations", description = "Health, readiness and keys"),
     )
 )]
@@ -92,6 +94,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::router())
         .merge(service_users::router())
         .merge(oauth::router())
+        .merge(sql::router())
         .merge(roles::router())
         .merge(tenants::router())
         .merge(audit::router())
