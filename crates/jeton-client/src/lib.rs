@@ -29,10 +29,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use jeton_api::{
-    AuditEvent, AuditQuery, CreateRoleRequest, CreateTenantRequest, CreateTokenRequest,
-    CreateUserRequest, CreatedToken, EffectivePolicy, ErrorBody, Health, LoginRequest,
-    LoginResponse, Me, Page, PageQuery, RevokedCount, Role, SetPolicyRequest, Tenant, Token,
-    TokenListQuery, UpdateTokenRequest, UpdateUserRequest, User,
+    AuditEvent, AuditQuery, CreateRoleRequest, CreateServiceUserRequest, CreateTenantRequest,
+    CreateTokenRequest, CreateUserRequest, CreatedToken, EffectivePolicy, ErrorBody, Health,
+    LoginRequest, LoginResponse, Me, Page, PageQuery, RevokedCount, Role, RotateKeyRequest,
+    ServiceUser, ServiceUserListQuery, ServiceUserWithKey, SetPolicyRequest, Tenant, Token,
+    TokenListQuery, UpdateServiceUserRequest, UpdateTokenRequest, UpdateUserRequest, User,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
@@ -297,6 +298,92 @@ impl Client {
     pub async fn revoke_role(&self, user: &str, role: &str) -> Result<User, ClientError> {
         self.send(Method::DELETE, &api(&["users", user, "roles", role]))
             .await
+    }
+
+    // --- service users ----------------------------------------------------------------------
+
+    /// `POST /api/v1/service-users`: create a service user; its API key is in the answer, once.
+    pub async fn create_service_user(
+        &self,
+        request: &CreateServiceUserRequest,
+    ) -> Result<ServiceUserWithKey, ClientError> {
+        self.send_json(Method::POST, &api(&["service-users"]), request)
+            .await
+    }
+
+    /// `GET /api/v1/service-users`: one page of service users (the caller's tenant, or for root
+    /// every tenant unless `tenant` narrows it).
+    pub async fn list_service_users(
+        &self,
+        query: &ServiceUserListQuery,
+    ) -> Result<Page<ServiceUser>, ClientError> {
+        self.get_query(&api(&["service-users"]), query).await
+    }
+
+    /// `GET /api/v1/service-users/{service_user}` (`service_user` is an id, or a name in the
+    /// caller's tenant).
+    pub async fn get_service_user(&self, service_user: &str) -> Result<ServiceUser, ClientError> {
+        self.get(&api(&["service-users", service_user])).await
+    }
+
+    /// `PATCH /api/v1/service-users/{service_user}`.
+    pub async fn update_service_user(
+        &self,
+        service_user: &str,
+        request: &UpdateServiceUserRequest,
+    ) -> Result<ServiceUser, ClientError> {
+        self.send_json(
+            Method::PATCH,
+            &api(&["service-users", service_user]),
+            request,
+        )
+        .await
+    }
+
+    /// `POST /api/v1/service-users/{service_user}/disable`: its key and every token issued
+    /// from it stop working at once.
+    pub async fn disable_service_user(
+        &self,
+        service_user: &str,
+    ) -> Result<ServiceUser, ClientError> {
+        self.send(
+            Method::POST,
+            &api(&["service-users", service_user, "disable"]),
+        )
+        .await
+    }
+
+    /// `POST /api/v1/service-users/{service_user}/enable`.
+    pub async fn enable_service_user(
+        &self,
+        service_user: &str,
+    ) -> Result<ServiceUser, ClientError> {
+        self.send(
+            Method::POST,
+            &api(&["service-users", service_user, "enable"]),
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/service-users/{service_user}`.
+    pub async fn delete_service_user(&self, service_user: &str) -> Result<(), ClientError> {
+        self.send_no_content(Method::DELETE, &api(&["service-users", service_user]))
+            .await
+    }
+
+    /// `POST /api/v1/service-users/{service_user}/rotate-key`: a new API key, in the answer
+    /// once; the old one stops at once, or after `grace`.
+    pub async fn rotate_service_user_key(
+        &self,
+        service_user: &str,
+        request: &RotateKeyRequest,
+    ) -> Result<ServiceUserWithKey, ClientError> {
+        self.send_json(
+            Method::POST,
+            &api(&["service-users", service_user, "rotate-key"]),
+            request,
+        )
+        .await
     }
 
     // --- roles ------------------------------------------------------------------------------
@@ -663,6 +750,56 @@ mod tests {
         let head = server.await.unwrap();
         assert!(
             head.starts_with("POST /prefix/api/v1/users/a%2Fb%20c%3Fd/tokens/revoke HTTP/1.1"),
+            "{head}"
+        );
+    }
+
+    const SERVICE_USER_WITH_KEY_JSON: &str = r#"{"id":"s1","client_id":"s1","name":"etl pipeline","description":"","tenant_id":"d","tenant":"default","access_level":"tenant-user","role":"TenantUser","scopes":[],"active":true,"status":"active","expires_at":null,"created_at":"2026-01-01T00:00:00Z","created_by":"admin","updated_at":"2026-01-01T00:00:00Z","last_used_at":null,"key_hint":"jsk_AbCd","key_created_at":"2026-01-01T00:00:00Z","previous_key_valid_until":"2026-01-01T01:00:00Z","api_key":"jsk_secret"}"#;
+
+    #[tokio::test]
+    async fn rotates_a_service_user_key_at_its_encoded_path() {
+        let (url, server) = one_shot(http(
+            "200 OK",
+            "application/json",
+            SERVICE_USER_WITH_KEY_JSON,
+        ))
+        .await;
+        let client = Client::new(&url).unwrap().with_token("t");
+        let rotated = client
+            .rotate_service_user_key(
+                "etl pipeline",
+                &RotateKeyRequest {
+                    grace: Some("1h".into()),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(rotated.api_key, "jsk_secret");
+        assert_eq!(rotated.service_user.name, "etl pipeline");
+        assert_eq!(rotated.service_user.expires_at, None);
+        let head = server.await.unwrap();
+        assert!(
+            head.starts_with("POST /api/v1/service-users/etl%20pipeline/rotate-key HTTP/1.1"),
+            "{head}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn deletes_a_service_user_with_no_content() {
+        let (url, server) = one_shot("HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+        Client::new(&url)
+            .unwrap()
+            .delete_service_user("a/b")
+            .await
+            .unwrap();
+        let head = server.await.unwrap();
+        assert!(
+            head.starts_with("DELETE /api/v1/service-users/a%2Fb HTTP/1.1"),
             "{head}"
         );
     }

@@ -236,6 +236,38 @@ fn spawn_server() -> Server {
     }
 }
 
+/// The status of `GET /api/v1/auth/verify` presenting `key` as `X-API-Key`, as a plain HTTP
+/// client (curl, requests, a reverse proxy) would send it: 200 when the key works, else 401.
+fn status_with_api_key(server: &Server, key: &str) -> u16 {
+    let addr = server.url.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "GET /api/v1/auth/verify HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {key}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}
+
+/// Asserts that `text` is one Jeton API key: `jsk_` and 49 base62 characters.
+fn assert_api_key(text: &str) {
+    let body = text
+        .strip_prefix("jsk_")
+        .unwrap_or_else(|| panic!("not an API key: {text:?}"));
+    assert!(
+        body.len() == 49 && body.chars().all(|c| c.is_ascii_alphanumeric()),
+        "not an API key: {text:?}"
+    );
+}
+
 /// `GET /healthz` answers 200.
 fn healthy(addr: SocketAddr) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
@@ -302,6 +334,28 @@ fn usage_errors_exit_2() {
         &["policy", "set", "--user", "a", "--max-duration", "90"],
         &["audit", "--limit", "0"],
         &["completions", "tcsh"],
+        &["service-user", "create"],
+        &["create-service-user", "--role", "TenantUser"],
+        &[
+            "service-user",
+            "create",
+            "--name",
+            "etl",
+            "--role",
+            "superuser",
+        ],
+        &[
+            "service-user",
+            "create",
+            "--name",
+            "etl",
+            "--expires-in",
+            "soon",
+        ],
+        &["service-user", "update", "etl"],
+        &["service-user", "rotate-key"],
+        &["rotate-service-user-key"],
+        &["service-user", "rotate-key", "etl", "--grace", "soon"],
     ] {
         let run = user.run(args);
         assert_eq!(run.code, 2, "jeton {args:?}: {run:#?}");
@@ -337,6 +391,15 @@ fn an_unreachable_server_exits_3_with_one_clear_line() {
         &["get-token", "--description", "x", "--expires-in", "90"],
         &["logout"],
         &["audit"],
+        &["service-user", "list"],
+        &[
+            "create-service-user",
+            "--name",
+            "etl",
+            "--role",
+            "TenantUser",
+        ],
+        &["rotate-service-user-key", "--id", "etl"],
     ] {
         let run = user.run(args).code(3);
         assert_eq!(
@@ -447,6 +510,11 @@ fn help_shows_examples_and_never_the_token() {
         &["login", "--help"],
         &["audit", "--help"],
         &["revoke-token", "--help"],
+        &["service-user", "--help"],
+        &["service-user", "create", "--help"],
+        &["service-user", "rotate-key", "--help"],
+        &["create-service-user", "--help"],
+        &["list-service-users", "--help"],
     ] {
         let run = user
             .run_env(args, &[("JETON_TOKEN", "super-secret-value")])
@@ -771,4 +839,408 @@ fn a_token_longer_than_the_policy_allows_is_refused_with_the_limit() {
         .code(1);
     assert!(run.stderr.contains("(422)"), "{run:#?}");
     assert!(run.stderr.contains("analyst"), "{run:#?}");
+}
+
+// --- service users -----------------------------------------------------------------------------
+
+impl User {
+    /// `jeton <args> --output json` for a command that creates a service user or rotates its key;
+    /// returns the answer (the service user and its `api_key`).
+    fn service_user_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.extend(["--output", "json"]);
+        let answer = self.run(&args).ok().json();
+        assert_api_key(answer["api_key"].as_str().expect("an api_key"));
+        answer
+    }
+}
+
+#[test]
+fn piped_service_user_create_prints_only_the_key_and_the_key_works() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let run = admin
+        .run(&[
+            "service-user",
+            "create",
+            "--name",
+            "etl-pipeline",
+            "--description",
+            "nightly ETL",
+        ])
+        .ok();
+    let key = run.stdout.strip_suffix('\n').expect("one line");
+    assert_api_key(key);
+
+    // Plain HTTP clients send it as X-API-Key, as in the seed document.
+    assert_eq!(status_with_api_key(&server, key), 200);
+    let mut wrong = key.to_string();
+    wrong.replace_range(10..11, if &key[10..11] == "A" { "B" } else { "A" });
+    assert_eq!(status_with_api_key(&server, &wrong), 401);
+}
+
+#[test]
+fn an_api_key_is_a_credential_for_the_cli_too() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let run = admin
+        .run(&[
+            "create-service-user",
+            "--name",
+            "etl",
+            "--role",
+            "TenantUser",
+        ])
+        .ok();
+    let key = run.stdout.trim_end();
+
+    // A key without expiry says so.
+    let me = admin
+        .run_env(&["whoami", "-o", "json"], &[("JETON_TOKEN", key)])
+        .ok()
+        .json();
+    assert_eq!(me["token"]["kind"], "api_key");
+    assert!(me["token"]["expires_at"].is_null(), "{me}");
+    let run = admin.run_env(&["whoami"], &[("JETON_TOKEN", key)]).ok();
+    assert!(run.stdout.contains("never"), "{run:#?}");
+
+    // `login --with-token` takes an API key, as PRODUCT.md promises.
+    let bot = User::at(&server.url);
+    let run = bot.run_stdin(&["login", "--with-token"], key).ok();
+    assert!(
+        run.stdout.contains("an API key that never expires"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn service_user_create_json_prints_the_record_and_the_key() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let created = admin.service_user_json(&[
+        "service-user",
+        "create",
+        "--name",
+        "ci",
+        "--access-level",
+        "tenant-admin",
+        "--expires-in",
+        "30",
+        "--scope",
+        "catalog:read",
+    ]);
+    assert_eq!(created["name"], "ci");
+    assert_eq!(created["client_id"], created["id"]);
+    assert_eq!(created["access_level"], "tenant-admin");
+    assert_eq!(created["role"], "TenantAdmin");
+    assert_eq!(created["tenant"], "default");
+    assert_eq!(created["active"], true);
+    assert_eq!(created["scopes"], serde_json::json!(["catalog:read"]));
+    assert!(created["expires_at"].is_string(), "{created}");
+    // The hint tells keys apart without revealing them: the key's first characters.
+    let key_hint = created["key_hint"].as_str().unwrap().trim_end_matches('…');
+    assert!(key_hint.len() < 16, "{created}");
+    assert!(
+        created["api_key"].as_str().unwrap().starts_with(key_hint),
+        "{created}"
+    );
+
+    // Without --expires-in it never expires; the seed's --role spelling works.
+    let created = admin.service_user_json(&[
+        "service-user",
+        "create",
+        "--name",
+        "etl",
+        "--role",
+        "TenantUser",
+    ]);
+    assert_eq!(created["access_level"], "tenant-user");
+    assert!(created["expires_at"].is_null(), "{created}");
+
+    // The key is shown once: never in a show or a list.
+    let shown = admin
+        .run(&["service-user", "show", "etl", "-o", "json"])
+        .ok();
+    assert!(shown.json().get("api_key").is_none(), "{shown:#?}");
+    let listed = admin.run(&["service-user", "list", "-o", "json"]).ok();
+    assert!(
+        !listed.stdout.contains(created["api_key"].as_str().unwrap()),
+        "{listed:#?}"
+    );
+}
+
+#[test]
+fn service_user_list_fills_every_column() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let etl = admin.service_user_json(&["service-user", "create", "--name", "etl"]);
+    admin
+        .run(&[
+            "service-user",
+            "create",
+            "--name",
+            "ci",
+            "--expires-in",
+            "90d",
+        ])
+        .ok();
+
+    for args in [&["service-user", "list"][..], &["list-service-users"]] {
+        let run = admin.run(args).ok();
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        let header = lines[1];
+        for column in [
+            "NAME",
+            "ID",
+            "ROLE",
+            "ACTIVE",
+            "LAST USED",
+            "EXPIRES",
+            "KEY",
+        ] {
+            assert!(header.contains(column), "{column}: {run:#?}");
+        }
+        let columns = header.split('|').count();
+        let row = lines
+            .iter()
+            .find(|line| line.contains(etl["id"].as_str().unwrap()))
+            .unwrap_or_else(|| panic!("etl listed: {run:#?}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_eq!(cells.len(), columns, "{run:#?}");
+        assert!(
+            cells[1..cells.len() - 1]
+                .iter()
+                .all(|cell| !cell.is_empty()),
+            "every column filled in: {row}"
+        );
+        assert_eq!(cells[1], "etl", "{row}");
+        assert!(cells.contains(&"tenant-user"), "{row}");
+        assert!(cells.contains(&"yes"), "{row}");
+        // Never used, never expires.
+        assert_eq!(cells.iter().filter(|c| **c == "never").count(), 2, "{row}");
+        let ci = lines.iter().find(|line| line.contains("| ci ")).unwrap();
+        assert_eq!(ci.matches("never").count(), 1, "expires: {ci}");
+    }
+
+    let listed = admin.run(&["list-service-users", "-o", "json"]).ok().json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"etl") && names.contains(&"ci"), "{listed}");
+}
+
+#[test]
+fn service_user_show_disable_and_enable() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let created = admin.service_user_json(&[
+        "service-user",
+        "create",
+        "--name",
+        "etl",
+        "--description",
+        "nightly ETL",
+    ]);
+    let id = created["id"].as_str().unwrap();
+    let key = created["api_key"].as_str().unwrap();
+
+    // By name or by id.
+    for service_user in ["etl", id] {
+        let run = admin.run(&["service-user", "show", service_user]).ok();
+        assert!(run.stdout.contains(id), "{run:#?}");
+        assert!(run.stdout.contains("nightly ETL"), "{run:#?}");
+        assert!(run.stdout.contains("tenant-user"), "{run:#?}");
+        assert!(!run.stdout.contains(key), "{run:#?}");
+    }
+
+    let run = admin.run(&["service-user", "disable", "etl"]).ok();
+    assert!(run.stdout.contains("disabled"), "{run:#?}");
+    assert_eq!(status_with_api_key(&server, key), 401);
+    let shown = admin
+        .run(&["service-user", "show", id, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(shown["active"], false);
+    assert_eq!(shown["status"], "disabled");
+
+    let run = admin.run(&["service-user", "enable", id]).ok();
+    assert!(run.stdout.contains("enabled"), "{run:#?}");
+    assert_eq!(status_with_api_key(&server, key), 200);
+    let shown = admin
+        .run(&["service-user", "enable", "etl", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(shown["active"], true);
+}
+
+#[test]
+fn rotate_key_prints_a_new_key_and_stops_the_old_one() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let created = admin.service_user_json(&["service-user", "create", "--name", "etl"]);
+    let first = created["api_key"].as_str().unwrap();
+
+    let run = admin.run(&["service-user", "rotate-key", "etl"]).ok();
+    let second = run.stdout.strip_suffix('\n').expect("one line");
+    assert_api_key(second);
+    assert_ne!(second, first);
+    assert_eq!(status_with_api_key(&server, first), 401);
+    assert_eq!(status_with_api_key(&server, second), 200);
+
+    // With a grace period the old key keeps working for now, and the answer says until when.
+    let rotated = admin.service_user_json(&[
+        "service-user",
+        "rotate-key",
+        "--id",
+        created["id"].as_str().unwrap(),
+        "--grace",
+        "1h",
+    ]);
+    let third = rotated["api_key"].as_str().unwrap();
+    assert_ne!(third, second);
+    assert!(rotated["previous_key_valid_until"].is_string(), "{rotated}");
+    assert_eq!(status_with_api_key(&server, second), 200);
+    assert_eq!(status_with_api_key(&server, third), 200);
+    // ... until the new key is first used.
+    assert_eq!(status_with_api_key(&server, second), 401);
+}
+
+#[test]
+fn the_seed_service_user_commands_work() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let run = admin
+        .run(&[
+            "create-service-user",
+            "--name",
+            "etl",
+            "--role",
+            "TenantUser",
+        ])
+        .ok();
+    let key = run.stdout.trim_end().to_string();
+    assert_api_key(&key);
+
+    let run = admin.run(&["list-service-users"]).ok();
+    assert!(run.stdout.contains("etl"), "{run:#?}");
+    assert!(run.stdout.contains("tenant-user"), "{run:#?}");
+
+    let shown = admin
+        .run(&["service-user", "show", "etl", "-o", "json"])
+        .ok()
+        .json();
+    let id = shown["id"].as_str().unwrap();
+    let run = admin.run(&["rotate-service-user-key", "--id", id]).ok();
+    let new_key = run.stdout.trim_end();
+    assert_api_key(new_key);
+    assert_ne!(new_key, key);
+    // The seed document: "the old key is immediately invalidated".
+    assert_eq!(status_with_api_key(&server, &key), 401);
+    assert_eq!(status_with_api_key(&server, new_key), 200);
+}
+
+#[test]
+fn service_user_update_and_delete() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let created = admin.service_user_json(&["service-user", "create", "--name", "etl"]);
+    let key = created["api_key"].as_str().unwrap();
+
+    let updated = admin
+        .run(&[
+            "service-user",
+            "update",
+            "etl",
+            "--description",
+            "nightly ETL",
+            "--role",
+            "TenantAdmin",
+            "--expires-in",
+            "30d",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(updated["description"], "nightly ETL");
+    assert_eq!(updated["access_level"], "tenant-admin");
+    assert!(updated["expires_at"].is_string(), "{updated}");
+
+    let updated = admin
+        .run(&[
+            "service-user",
+            "update",
+            "etl",
+            "--expires-in",
+            "never",
+            "--name",
+            "etl-pipeline",
+            "-o",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert!(updated["expires_at"].is_null(), "{updated}");
+    assert_eq!(updated["name"], "etl-pipeline");
+
+    let run = admin.run(&["service-user", "delete", "etl-pipeline"]).ok();
+    assert!(run.stdout.contains("deleted"), "{run:#?}");
+    assert_eq!(status_with_api_key(&server, key), 401);
+    let run = admin.run(&["service-user", "show", "etl-pipeline"]).code(1);
+    assert!(run.stderr.contains("(404)"), "{run:#?}");
+}
+
+#[test]
+fn a_tenant_user_cannot_create_service_users() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    admin
+        .run_stdin(
+            &[
+                "user",
+                "create",
+                "--username",
+                "analyst",
+                "--password-stdin",
+            ],
+            "analyst-password",
+        )
+        .ok();
+    let analyst = User::at(&server.url);
+    analyst
+        .run_stdin(
+            &["login", "--username", "analyst", "--password-stdin"],
+            "analyst-password",
+        )
+        .ok();
+    for args in [
+        &["service-user", "create", "--name", "etl"][..],
+        &[
+            "create-service-user",
+            "--name",
+            "etl",
+            "--role",
+            "TenantUser",
+        ],
+    ] {
+        let run = analyst.run(args).code(1);
+        assert_eq!(run.stderr.lines().count(), 1, "one line: {run:#?}");
+        assert!(
+            run.stderr.starts_with("error: ") && run.stderr.contains("(403)"),
+            "{run:#?}"
+        );
+        assert_eq!(run.stdout, "", "{run:#?}");
+    }
 }

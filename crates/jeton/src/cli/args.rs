@@ -123,6 +123,22 @@ pub enum ClientCommand {
     /// Manage tenants (root).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Manage service users and their API keys (administrators).
+    #[command(
+        subcommand,
+        long_about = "Manage service users and their API keys (administrators).\n\n\
+            A service user is a programmatic identity of a tenant (an ETL pipeline, a CI job, a \
+            BI tool) with an access level, an optional expiry and one current API key. The key \
+            is sent as `X-API-Key: <key>` (or `Authorization: Bearer <key>`); for OAuth2 client \
+            credentials the service user's id is the client_id and its key the client_secret.",
+        after_help = "Examples:\n  \
+            KEY=$(jeton service-user create --name etl-pipeline --role TenantUser)\n  \
+            curl -H \"X-API-Key: $KEY\" http://127.0.0.1:8080/api/v1/me\n  \
+            jeton service-user list\n  \
+            jeton service-user rotate-key etl-pipeline --grace 1h\n  \
+            jeton service-user disable etl-pipeline"
+    )]
+    ServiceUser(ServiceUserCommand),
     /// Query the audit log (administrators).
     Audit(AuditArgs),
     /// Create an API token (the seed CLI's spelling of `jeton token create`).
@@ -136,6 +152,14 @@ pub enum ClientCommand {
     ListUserTokens(ListUserTokensArgs),
     /// Delete a token record (the seed CLI's spelling of `jeton token delete`).
     DeleteToken(DeleteTokenArgs),
+    /// Create a service user with an API key (the seed CLI's spelling of `jeton service-user
+    /// create`).
+    CreateServiceUser(ServiceUserCreateArgs),
+    /// Rotate a service user's API key (the seed CLI's spelling of `jeton service-user
+    /// rotate-key`).
+    RotateServiceUserKey(ServiceUserRotateArgs),
+    /// List service users (the seed CLI's spelling of `jeton service-user list`).
+    ListServiceUsers(ServiceUserListArgs),
 }
 
 /// `jeton login`.
@@ -505,6 +529,175 @@ pub struct TenantArg {
     pub name: String,
 }
 
+/// Service-user commands.
+#[derive(Debug, Subcommand)]
+pub enum ServiceUserCommand {
+    /// Create a service user; prints its API key once.
+    Create(ServiceUserCreateArgs),
+    /// List service users, with when each was last used.
+    List(ServiceUserListArgs),
+    /// Show one service user (never its key).
+    #[command(after_help = "Examples:\n  \
+        jeton service-user show etl-pipeline\n  \
+        jeton service-user show 0190c5e4-7c1a-7d3e-9a51-2f4b6c8d0e1f --output json")]
+    Show(ServiceUserArg),
+    /// Change a service user's name, description, access level, expiry or scopes.
+    Update(ServiceUserUpdateArgs),
+    /// Disable a service user: its API key and every token issued from it stop working at once.
+    #[command(after_help = "Example:\n  jeton service-user disable etl-pipeline")]
+    Disable(ServiceUserArg),
+    /// Enable a disabled service user again (its current key works again).
+    #[command(after_help = "Example:\n  jeton service-user enable etl-pipeline")]
+    Enable(ServiceUserArg),
+    /// Delete a service user: its API key and every token issued from it stop working.
+    #[command(after_help = "Example:\n  jeton service-user delete etl-pipeline")]
+    Delete(ServiceUserArg),
+    /// Replace a service user's API key; prints the new key once.
+    RotateKey(ServiceUserRotateArgs),
+}
+
+/// A service user, by id or name.
+#[derive(Debug, Args)]
+pub struct ServiceUserArg {
+    /// The service user: its id, or its name in your tenant.
+    #[arg(value_name = "ID|NAME")]
+    pub service_user: String,
+}
+
+/// `jeton service-user create` and `jeton create-service-user`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "On a terminal the service user's id (its OAuth2 client_id) and the key \
+    are shown once, with a warning; when standard output is not a terminal, only the key is \
+    printed, so KEY=$(jeton service-user create ...) works.\n\n\
+    Examples:\n  \
+    jeton service-user create --name etl-pipeline --role TenantUser\n  \
+    KEY=$(jeton service-user create --name ci --description \"GitHub Actions\" --expires-in 90d)\n  \
+    jeton service-user create --name bi --scope catalog:read --expires-at 2026-12-31\n  \
+    jeton create-service-user --name \"etl-pipeline\" --role \"TenantUser\"\n  \
+    jeton service-user create --name ops --role tenant-admin --tenant acme --output json"
+)]
+pub struct ServiceUserCreateArgs {
+    /// Name, unique in the tenant.
+    #[arg(long)]
+    pub name: String,
+    /// Access level: tenant-user, tenant-admin or root, also in the seed spelling (TenantUser,
+    /// TenantAdmin, Root); never above your own [default: tenant-user].
+    #[arg(
+        long = "role",
+        visible_alias = "access-level",
+        value_name = "LEVEL",
+        value_parser = access_level
+    )]
+    pub access_level: Option<String>,
+    /// What the service user is for.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Lifetime: 90 (days), 90d, 24h, 1y [default: never expires].
+    #[arg(long, value_name = "DURATION", value_parser = lifetime_days_default)]
+    pub expires_in: Option<String>,
+    /// Expiry as a date (2026-12-31, midnight UTC) or an RFC 3339 time, instead of
+    /// --expires-in.
+    #[arg(long, value_name = "TIME", value_parser = expiry_time, conflicts_with = "expires_in")]
+    pub expires_at: Option<String>,
+    /// Narrow what the service user may do to this scope (repeat for several) [default: not
+    /// narrowed].
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Root only: the tenant (id or name) [default: yours].
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// `jeton service-user list` and `jeton list-service-users`.
+#[derive(Debug, Args)]
+#[command(after_help = "Every page is fetched and shown as one table.\n\n\
+    Examples:\n  \
+    jeton service-user list\n  \
+    jeton list-service-users --output json\n  \
+    jeton service-user list --tenant acme            # root")]
+pub struct ServiceUserListArgs {
+    /// Root only: only this tenant's service users (id or name) [default: every tenant for
+    /// root, yours otherwise].
+    #[arg(long)]
+    pub tenant: Option<String>,
+}
+
+/// `jeton service-user update`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    jeton service-user update etl-pipeline --description \"nightly ETL\"\n  \
+    jeton service-user update etl-pipeline --role TenantAdmin --expires-in 30d\n  \
+    jeton service-user update etl-pipeline --expires-in never\n  \
+    jeton service-user update etl-pipeline --scope catalog:read --scope catalog:write\n  \
+    jeton service-user update etl-pipeline --clear-scopes --name etl")]
+#[command(group(ArgGroup::new("change").required(true).multiple(true)
+    .args(["name", "description", "access_level", "expires_in", "scopes", "clear_scopes"])))]
+pub struct ServiceUserUpdateArgs {
+    /// The service user: its id, or its name in your tenant.
+    #[arg(value_name = "ID|NAME")]
+    pub service_user: String,
+    /// New name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New description.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// New access level: tenant-user, tenant-admin or root (TenantUser, ... also accepted).
+    #[arg(
+        long = "role",
+        visible_alias = "access-level",
+        value_name = "LEVEL",
+        value_parser = access_level
+    )]
+    pub access_level: Option<String>,
+    /// New lifetime counted from now (90, 90d, 24h, 1y), or `never`.
+    #[arg(long, value_name = "DURATION|never", value_parser = lifetime_or_never)]
+    pub expires_in: Option<String>,
+    /// Replace the scopes with these (repeat for several).
+    #[arg(long = "scope", value_name = "SCOPE", conflicts_with = "clear_scopes")]
+    pub scopes: Vec<String>,
+    /// Remove the scopes: the service user is no longer narrowed.
+    #[arg(long)]
+    pub clear_scopes: bool,
+}
+
+/// `jeton service-user rotate-key` and `jeton rotate-service-user-key`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The new key is printed once, like at creation (only the key when \
+    standard output is not a terminal). Without --grace the old key stops working at once; \
+    with it, the old key keeps working until the grace period ends or the new key is first \
+    used, whichever comes first.\n\n\
+    Examples:\n  \
+    jeton service-user rotate-key etl-pipeline\n  \
+    jeton rotate-service-user-key --id 0190c5e4-7c1a-7d3e-9a51-2f4b6c8d0e1f\n  \
+    NEW_KEY=$(jeton service-user rotate-key --id etl-pipeline --grace 1h)"
+)]
+#[command(group(ArgGroup::new("target").required(true).args(["service_user", "id"])))]
+pub struct ServiceUserRotateArgs {
+    /// The service user: its id, or its name in your tenant.
+    #[arg(value_name = "ID|NAME")]
+    pub service_user: Option<String>,
+    /// The service user (the seed CLI's spelling of the argument).
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Keep the old key working for this long (30m, 1h, 7d), or until the new key is first
+    /// used [default: the old key stops at once].
+    #[arg(long, value_name = "DURATION", value_parser = max_duration)]
+    pub grace: Option<String>,
+}
+
+impl ServiceUserRotateArgs {
+    /// The service user named by the positional argument or by `--id` (clap requires one).
+    pub fn target(&self) -> &str {
+        self.service_user
+            .as_deref()
+            .or(self.id.as_deref())
+            .unwrap_or_default()
+    }
+}
+
 /// `jeton audit`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -549,6 +742,41 @@ fn expires_in(text: &str) -> Result<String, String> {
     Lifetime::parse_days_default(text)
         .map(|_| text.trim().to_string())
         .map_err(|e| e.to_string())
+}
+
+/// `--expires-in` of service users: a duration, where a bare number means days, sent with its
+/// unit (`90` becomes `90d`) so the server never has to guess.
+fn lifetime_days_default(text: &str) -> Result<String, String> {
+    Lifetime::parse_days_default(text).map_err(|e| e.to_string())?;
+    let text = text.trim();
+    Ok(if text.chars().all(|c| c.is_ascii_digit()) {
+        format!("{text}d")
+    } else {
+        text.to_string()
+    })
+}
+
+/// `--expires-in` of `service-user update`: a lifetime as above, or `never`.
+fn lifetime_or_never(text: &str) -> Result<String, String> {
+    if text.trim().eq_ignore_ascii_case("never") {
+        return Ok("never".to_string());
+    }
+    lifetime_days_default(text).map_err(|e| format!("{e}, or 'never'"))
+}
+
+/// `--expires-at`: an RFC 3339 time, or a date meaning midnight UTC, sent as RFC 3339.
+fn expiry_time(text: &str) -> Result<String, String> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    if time::OffsetDateTime::parse(text, &Rfc3339).is_ok() {
+        return Ok(text.to_string());
+    }
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &date_format)
+        .map(|date| format!("{date}T00:00:00Z"))
+        .map_err(|_| {
+            format!("invalid time '{text}': write a date (2026-12-31) or an RFC 3339 time")
+        })
 }
 
 /// `--max-duration`: a duration with a unit.
@@ -610,6 +838,22 @@ mod tests {
     }
 
     #[test]
+    fn service_user_lifetimes_are_sent_with_a_unit() {
+        assert_eq!(lifetime_days_default("90").unwrap(), "90d");
+        assert_eq!(lifetime_days_default(" 24h ").unwrap(), "24h");
+        assert!(lifetime_days_default("never").is_err());
+        assert_eq!(lifetime_or_never("Never").unwrap(), "never");
+        assert_eq!(lifetime_or_never("1y").unwrap(), "1y");
+        assert!(lifetime_or_never("soon").unwrap_err().contains("'never'"));
+        assert_eq!(expiry_time("2026-12-31").unwrap(), "2026-12-31T00:00:00Z");
+        assert_eq!(
+            expiry_time("2026-12-31T09:00:00+02:00").unwrap(),
+            "2026-12-31T09:00:00+02:00"
+        );
+        assert!(expiry_time("tomorrow").is_err());
+    }
+
+    #[test]
     fn access_levels_accept_the_seed_spelling() {
         assert_eq!(access_level("TenantUser").unwrap(), "tenant-user");
         assert_eq!(access_level("tenant-admin").unwrap(), "tenant-admin");
@@ -637,9 +881,73 @@ mod tests {
             &["jeton", "revoke-token-by-id", "--id", "x"],
             &["jeton", "list-user-tokens", "--user-id", "alice"],
             &["jeton", "delete-token", "--token-id", "x"],
+            &["jeton", "list-service-users"],
+            &["jeton", "service-user", "delete", "etl"],
             &["jeton", "login", "--username", "admin", "--password", "pw"],
         ] {
             Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn seed_service_user_commands_parse_with_their_flags() {
+        let cli = Cli::try_parse_from([
+            "jeton",
+            "create-service-user",
+            "--name",
+            "etl-pipeline",
+            "--role",
+            "TenantUser",
+        ])
+        .unwrap();
+        let Command::Client(ClientCommand::CreateServiceUser(args)) = cli.command else {
+            panic!("create-service-user parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.name, "etl-pipeline");
+        assert_eq!(args.access_level.as_deref(), Some("tenant-user"));
+
+        let cli =
+            Cli::try_parse_from(["jeton", "rotate-service-user-key", "--id", "su-uuid"]).unwrap();
+        let Command::Client(ClientCommand::RotateServiceUserKey(args)) = cli.command else {
+            panic!("rotate-service-user-key parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.target(), "su-uuid");
+        assert_eq!(args.grace, None);
+
+        // Jeton's own spelling takes the service user positionally, too.
+        let cli = Cli::try_parse_from([
+            "jeton",
+            "service-user",
+            "rotate-key",
+            "etl",
+            "--grace",
+            "1h",
+        ])
+        .unwrap();
+        let Command::Client(ClientCommand::ServiceUser(ServiceUserCommand::RotateKey(args))) =
+            cli.command
+        else {
+            panic!("rotate-key parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.target(), "etl");
+        assert_eq!(args.grace.as_deref(), Some("1h"));
+
+        for args in [
+            &["jeton", "service-user", "rotate-key"][..],
+            &["jeton", "service-user", "rotate-key", "a", "--id", "b"],
+            &["jeton", "service-user", "update", "etl"],
+            &["jeton", "service-user", "create", "--role", "TenantUser"],
+            &[
+                "jeton",
+                "service-user",
+                "update",
+                "etl",
+                "--scope",
+                "a",
+                "--clear-scopes",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?} parsed");
         }
     }
 

@@ -8,7 +8,7 @@ mod context;
 pub mod error;
 
 use args::{Cli, ClientCommand, Command, TokenCommand};
-use commands::{audit, auth, completions, policies, roles, tenants, tokens, users};
+use commands::{audit, auth, completions, policies, roles, service_users, tenants, tokens, users};
 use context::Context;
 pub use error::CliError;
 
@@ -58,6 +58,14 @@ async fn run_client(ctx: &mut Context, command: ClientCommand) -> Result<(), Cli
         ClientCommand::Role(command) => roles::run(ctx, command).await,
         ClientCommand::Policy(command) => policies::run(ctx, command).await,
         ClientCommand::Tenant(command) => tenants::run(ctx, command).await,
+        ClientCommand::ServiceUser(command) => service_users::run(ctx, command).await,
+        ClientCommand::CreateServiceUser(args) => {
+            service_users::create(ctx, args, tokens::Wording::Seed).await
+        }
+        ClientCommand::RotateServiceUserKey(args) => {
+            service_users::rotate_key(ctx, args, tokens::Wording::Seed).await
+        }
+        ClientCommand::ListServiceUsers(args) => service_users::list(ctx, args.tenant).await,
         ClientCommand::Audit(args) => audit::run(ctx, args).await,
     }
 }

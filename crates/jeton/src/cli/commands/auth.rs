@@ -24,7 +24,8 @@ struct LoginOutput<'a> {
     access_level: &'a str,
     token_id: &'a str,
     token_kind: &'a str,
-    expires_at: &'a str,
+    /// `null` for an API key of a service user without expiry.
+    expires_at: Option<&'a str>,
 }
 
 /// `jeton login`.
@@ -72,7 +73,7 @@ pub async fn login(ctx: &mut Context, args: LoginArgs) -> Result<(), CliError> {
             access_level: &user.access_level,
             token_id: &response.token_id,
             token_kind: "session",
-            expires_at: &response.expires_at,
+            expires_at: Some(&response.expires_at),
         })?);
     }
     Out::line(format!(
@@ -112,7 +113,7 @@ async fn login_with_token(ctx: &mut Context) -> Result<(), CliError> {
             access_level: &me.user.access_level,
             token_id: &me.token.id,
             token_kind: &me.token.kind,
-            expires_at: &me.token.expires_at,
+            expires_at: me.token.expires_at.as_deref(),
         })?);
     }
     let what = if is_api_key {
@@ -120,13 +121,13 @@ async fn login_with_token(ctx: &mut Context) -> Result<(), CliError> {
     } else {
         format!("{} token", article(&me.token.kind))
     };
+    let expiry = match me.token.expires_at.as_deref() {
+        Some(at) => format!("expires {}", output::short_time(at)),
+        None => "never expires".to_string(),
+    };
     Out::line(format!(
-        "Logged in to {} as {} ({}, tenant {}) with {what} that expires {}.",
-        ctx.url,
-        me.user.username,
-        me.user.access_level,
-        me.user.tenant,
-        output::short_time(&me.token.expires_at),
+        "Logged in to {} as {} ({}, tenant {}) with {what} that {expiry}.",
+        ctx.url, me.user.username, me.user.access_level, me.user.tenant,
     ))?;
     Out::line(format!(
         "Saved to profile '{}' in {}.",
@@ -224,7 +225,13 @@ pub async fn whoami(ctx: &Context) -> Result<(), CliError> {
         ("TOKEN ID", me.token.id.clone()),
         ("TOKEN KIND", me.token.kind.clone()),
         ("TOKEN SCOPES", output::list(&me.token.scopes)),
-        ("TOKEN EXPIRES", me.token.expires_at.clone()),
+        (
+            "TOKEN EXPIRES",
+            me.token
+                .expires_at
+                .clone()
+                .unwrap_or_else(|| "never".into()),
+        ),
         ("SERVER", ctx.url.clone()),
         ("PROFILE", ctx.profile_name.clone()),
     ]))?;

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod completions;
 pub mod policies;
 pub mod roles;
+pub mod service_users;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
