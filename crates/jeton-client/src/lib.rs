@@ -32,8 +32,9 @@ use jeton_api::{
     AuditEvent, AuditQuery, CreateRoleRequest, CreateServiceUserRequest, CreateTenantRequest,
     CreateTokenRequest, CreateUserRequest, CreatedToken, EffectivePolicy, ErrorBody, Health,
     LoginRequest, LoginResponse, Me, Page, PageQuery, RevokedCount, Role, RotateKeyRequest,
-    ServiceUser, ServiceUserListQuery, ServiceUserWithKey, SetPolicyRequest, Tenant, Token,
-    TokenListQuery, UpdateServiceUserRequest, UpdateTokenRequest, UpdateUserRequest, User,
+    ServiceUser, ServiceUserListQuery, ServiceUserWithKey, SetPolicyRequest, SqlRequest,
+    SqlResponse, Tenant, Token, TokenListQuery, UpdateServiceUserRequest, UpdateTokenRequest,
+    UpdateUserRequest, User,
 };
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Serialize;
@@ -453,6 +454,55 @@ impl Client {
     /// `GET /api/v1/audit`: one page of audit events.
     pub async fn audit(&self, query: &AuditQuery) -> Result<Page<AuditEvent>, ClientError> {
         self.get_query(&api(&["audit"]), query).await
+    }
+
+    // --- command language -------------------------------------------------------------------
+
+    /// `POST /api/v1/sql`: run a script of the command language (`SHOW API TOKENS; ...`).
+    ///
+    /// The answer is returned both when every statement ran (200) and when one failed with an
+    /// error status whose body is a [`SqlResponse`] (400 for a syntax error, 403, 404, 409, 422,
+    /// ...): then `error` says why and where, and `results` holds what the statements before it
+    /// returned (they did run), so a caller can show those before the error. Any other answer
+    /// (401, a proxy's 502, an unreachable server) is an error as for every other method.
+    ///
+    /// ```no_run
+    /// # async fn example(client: &jeton_client::Client) -> Result<(), jeton_client::ClientError> {
+    /// let answer = client.sql("CREATE API TOKEN ci MAX DURATION '30d';").await?;
+    /// if let Some(error) = &answer.error {
+    ///     eprintln!("error: {}", error.message);
+    /// }
+    /// for result in &answer.results {
+    ///     println!("{}: {:?}", result.statement, result.rows);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn sql(&self, script: &str) -> Result<SqlResponse, ClientError> {
+        self.sql_with_status(script)
+            .await
+            .map(|(_, response)| response)
+    }
+
+    /// Like [`Client::sql`], with the answer's HTTP status: 200 when every statement ran,
+    /// otherwise the failing statement's error status (which `error.code` names in words), for
+    /// callers that print it (`... already exists (409)`).
+    pub async fn sql_with_status(&self, script: &str) -> Result<(u16, SqlResponse), ClientError> {
+        let request = self
+            .request(Method::POST, &api(&["sql"]))?
+            .json(&SqlRequest {
+                sql: script.to_string(),
+            });
+        let response = request.send().await.map_err(transport_error)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok((status.as_u16(), parse_json(response).await?));
+        }
+        let body = response.text().await.unwrap_or_default();
+        match serde_json::from_str::<SqlResponse>(&body) {
+            Ok(answer) if answer.error.is_some() => Ok((status.as_u16(), answer)),
+            _ => Err(api_error(status, &body)),
+        }
     }
 
     // --- plumbing ---------------------------------------------------------------------------
@@ -907,6 +957,120 @@ mod tests {
         .unwrap();
         assert_eq!(items, vec![1, 2, 3]);
         assert_eq!(calls, vec![None, Some("p2".to_string())]);
+    }
+
+    /// Reads one whole request (head and a `content-length` body) and answers `response`.
+    async fn one_shot_with_body(
+        response: &'static str,
+    ) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let handle = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+                let n = socket.read(&mut chunk).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            socket.write_all(response.as_bytes()).await.unwrap();
+            socket.shutdown().await.unwrap();
+            String::from_utf8_lossy(&buf).into_owned()
+        });
+        (url, handle)
+    }
+
+    const SQL_OK: &str = r#"{"results":[{"statement":"SHOW ROLES","line":1,"columns":["name"],"rows":[["ops"]],"affected":null,"message":null}],"error":null}"#;
+
+    const SQL_CONFLICT: &str = r#"{"results":[{"statement":"CREATE ROLE","line":1,"columns":[],"rows":[],"affected":1,"message":"role one created"}],"error":{"code":"conflict","message":"statement 2 (CREATE ROLE, line 2): a role named 'one' already exists","statement_index":2,"statement":"CREATE ROLE","line":2,"column":1}}"#;
+
+    #[tokio::test]
+    async fn sql_posts_the_script_as_json() {
+        let (url, server) = one_shot_with_body(http("200 OK", "application/json", SQL_OK)).await;
+        let client = Client::new(&url).unwrap().with_token("t");
+        let answer = client.sql("SHOW ROLES;").await.unwrap();
+        assert_eq!(answer.error, None);
+        assert_eq!(answer.results[0].columns, ["name"]);
+        assert_eq!(answer.results[0].rows[0][0], "ops");
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("POST /api/v1/sql HTTP/1.1"),
+            "{request}"
+        );
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{request}"
+        );
+        assert!(request.ends_with(r#"{"sql":"SHOW ROLES;"}"#), "{request}");
+    }
+
+    #[tokio::test]
+    async fn sql_returns_the_results_that_ran_with_the_error_of_a_failing_statement() {
+        let (url, _server) =
+            one_shot_with_body(http("409 Conflict", "application/json", SQL_CONFLICT)).await;
+        let client = Client::new(&url).unwrap().with_token("t");
+        let (status, answer) = client
+            .sql_with_status("CREATE ROLE one;\nCREATE ROLE one;")
+            .await
+            .unwrap();
+        assert_eq!(status, 409);
+        assert_eq!(answer.results.len(), 1);
+        assert_eq!(
+            answer.results[0].message.as_deref(),
+            Some("role one created")
+        );
+        let error = answer.error.expect("the error");
+        assert_eq!(error.code, "conflict");
+        assert_eq!(error.position.statement_index, Some(2));
+        assert_eq!(error.position.line, Some(2));
+    }
+
+    #[tokio::test]
+    async fn sql_reports_other_error_answers_as_errors() {
+        let body = r#"{"error":{"code":"unauthenticated","message":"not authenticated"}}"#;
+        let (url, _server) =
+            one_shot_with_body(http("401 Unauthorized", "application/json", body)).await;
+        let err = Client::new(&url)
+            .unwrap()
+            .sql("SHOW ROLES;")
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(401));
+        assert!(err.to_string().contains("not authenticated"), "{err}");
+
+        let (url, _server) =
+            one_shot_with_body(http("502 Bad Gateway", "text/plain", "upstream down")).await;
+        let err = Client::new(&url)
+            .unwrap()
+            .sql("SHOW ROLES;")
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(502));
+
+        let (url, _server) =
+            one_shot_with_body(http("200 OK", "text/html", "<html>hi</html>")).await;
+        let err = Client::new(&url)
+            .unwrap()
+            .sql("SHOW ROLES;")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::InvalidResponse(_)), "{err:?}");
     }
 
     #[test]

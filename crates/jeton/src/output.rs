@@ -111,6 +111,40 @@ where
     table
 }
 
+/// A boxed table of a command-language result, exactly in the seed documents' style: column
+/// names as given, one space of padding, `+---+` rules, and every value in full on one line per
+/// value line (no fitting to the terminal's width: a token is shown once and must never be cut
+/// or wrapped). `null` is an empty cell; strings are shown without quotes; other values as JSON.
+pub fn result_table(columns: &[String], rows: &[Vec<serde_json::Value>]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(BOXED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(columns.to_vec());
+    for row in rows {
+        table.add_row(row.iter().map(cell_text).collect::<Vec<_>>());
+    }
+    table
+}
+
+/// One value of a command-language result as shown in a table cell.
+pub fn cell_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `(1 row)`, `(3 rows)`, `(0 rows)`.
+pub fn row_count(count: usize) -> String {
+    if count == 1 {
+        "(1 row)".to_string()
+    } else {
+        format!("({count} rows)")
+    }
+}
+
 /// A two-column FIELD / VALUE table for one record.
 pub fn details<'a>(rows: impl IntoIterator<Item = (&'a str, String)>) -> Table {
     let mut table = table(["FIELD", "VALUE"]);
@@ -197,6 +231,48 @@ mod tests {
         );
         assert!(lines[1].starts_with("| NAME"), "{text}");
         assert!(lines[3].starts_with("| ci"), "{text}");
+    }
+
+    #[test]
+    fn result_tables_look_exactly_like_the_seed() {
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VyIjoi...";
+        let table = result_table(
+            &["name".into(), "token".into(), "expires_at".into()],
+            &[vec![
+                "ci_pipeline".into(),
+                token.into(),
+                "2026-07-20T09:00:00+00:00".into(),
+            ]],
+        );
+        let expected = "\
++-------------+------------------------------------------------------+---------------------------+
+| name        | token                                                | expires_at                |
++-------------+------------------------------------------------------+---------------------------+
+| ci_pipeline | eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1c2VyIjoi... | 2026-07-20T09:00:00+00:00 |
++-------------+------------------------------------------------------+---------------------------+";
+        assert_eq!(table.to_string(), expected);
+    }
+
+    #[test]
+    fn result_tables_never_cut_or_wrap_long_values() {
+        let long = "x".repeat(700);
+        let mut table = result_table(&["token".into()], &[vec![long.clone().into()]]);
+        table.set_width(40);
+        let text = table.to_string();
+        assert!(text.contains(&format!("| {long} |")), "{text}");
+        assert_eq!(text.lines().count(), 5, "{text}");
+    }
+
+    #[test]
+    fn result_cells_show_values_plainly() {
+        assert_eq!(cell_text(&serde_json::Value::Null), "");
+        assert_eq!(cell_text(&"it's".into()), "it's");
+        assert_eq!(cell_text(&true.into()), "true");
+        assert_eq!(cell_text(&42.into()), "42");
+        assert_eq!(cell_text(&serde_json::json!(["a", "b"])), r#"["a","b"]"#);
+        assert_eq!(row_count(0), "(0 rows)");
+        assert_eq!(row_count(1), "(1 row)");
+        assert_eq!(row_count(3), "(3 rows)");
     }
 
     #[test]

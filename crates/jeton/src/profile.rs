@@ -212,7 +212,7 @@ fn set_private(_file: &fs::File) -> io::Result<()> {
 
 /// Tightens an existing file to 0600 when group or others may access it.
 #[cfg(unix)]
-fn restrict_permissions(path: &Path) -> Result<(), ProfileError> {
+pub(crate) fn restrict_permissions(path: &Path) -> Result<(), ProfileError> {
     use std::os::unix::fs::PermissionsExt;
     let io_error = |source| ProfileError::Io {
         action: "set permissions of",
@@ -227,12 +227,12 @@ fn restrict_permissions(path: &Path) -> Result<(), ProfileError> {
 }
 
 #[cfg(not(unix))]
-fn restrict_permissions(_path: &Path) -> Result<(), ProfileError> {
+pub(crate) fn restrict_permissions(_path: &Path) -> Result<(), ProfileError> {
     Ok(())
 }
 
 /// Creates the directory (and parents) if missing; a directory created here gets mode 0700.
-fn create_private_dir(dir: &Path) -> Result<(), ProfileError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ProfileError> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }

@@ -356,6 +356,11 @@ fn usage_errors_exit_2() {
         &["service-user", "rotate-key"],
         &["rotate-service-user-key"],
         &["service-user", "rotate-key", "etl", "--grace", "soon"],
+        &["sql"],
+        &["sql", "   "],
+        &["sql", "-f", "/nonexistent/script.sql"],
+        &["sql", "SHOW USERS;", "-f", "script.sql"],
+        &["shell", "SHOW USERS;"],
     ] {
         let run = user.run(args);
         assert_eq!(run.code, 2, "jeton {args:?}: {run:#?}");
@@ -400,6 +405,7 @@ fn an_unreachable_server_exits_3_with_one_clear_line() {
             "TenantUser",
         ],
         &["rotate-service-user-key", "--id", "etl"],
+        &["sql", "SHOW API TOKENS;"],
     ] {
         let run = user.run(args).code(3);
         assert_eq!(
@@ -515,6 +521,8 @@ fn help_shows_examples_and_never_the_token() {
         &["service-user", "rotate-key", "--help"],
         &["create-service-user", "--help"],
         &["list-service-users", "--help"],
+        &["sql", "--help"],
+        &["shell", "--help"],
     ] {
         let run = user
             .run_env(args, &[("JETON_TOKEN", "super-secret-value")])
@@ -1243,4 +1251,452 @@ fn a_tenant_user_cannot_create_service_users() {
         );
         assert_eq!(run.stdout, "", "{run:#?}");
     }
+}
+
+// --- the command language: `jeton sql` and `jeton shell` ---------------------------------------
+
+/// The first boxed table in `text`: its header cells and its rows' cells. Asserts that it is
+/// boxed exactly like the seed's tables: `+---+---+` rules above, under the header and below,
+/// `| a | b |` lines, every line as wide as the rules.
+fn boxed_table(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let lines: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("+-")).collect();
+    assert!(lines.len() >= 4, "no boxed table in:\n{text}");
+    let rule = lines[0];
+    assert!(
+        rule.chars().all(|c| c == '+' || c == '-') && rule.ends_with("-+"),
+        "{text}"
+    );
+    assert_eq!(lines[2], rule, "a rule under the header:\n{text}");
+    let width = rule.chars().count();
+    let cells = |line: &str| -> Vec<String> {
+        assert!(line.starts_with("| ") && line.ends_with(" |"), "{line}");
+        assert_eq!(line.chars().count(), width, "not aligned:\n{text}");
+        line[1..line.len() - 1]
+            .split(" | ")
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let header = cells(lines[1]);
+    let mut rows = Vec::new();
+    for line in &lines[3..] {
+        if *line == rule {
+            return (header, rows);
+        }
+        rows.push(cells(line));
+    }
+    panic!("the table is not closed:\n{text}");
+}
+
+/// The value of `column` in the table's only row.
+fn only_row_value(text: &str, column: &str) -> String {
+    let (header, rows) = boxed_table(text);
+    assert_eq!(rows.len(), 1, "{text}");
+    let at = header.iter().position(|h| h == column).expect(column);
+    rows[0][at].clone()
+}
+
+impl User {
+    /// `jeton sql SCRIPT`.
+    fn sql(&self, script: &str) -> Run {
+        self.run(&["sql", script])
+    }
+
+    /// A user with a password, created by this administrator, and logged in.
+    fn create_user(&self, url: &str, username: &str, password: &str) -> User {
+        self.sql(&format!("CREATE USER {username} PASSWORD '{password}';"))
+            .ok();
+        let user = User::at(url);
+        user.run_stdin(
+            &["login", "--username", username, "--password-stdin"],
+            password,
+        )
+        .ok();
+        user
+    }
+}
+
+#[test]
+fn the_seed_003_session_runs_through_jeton_sql() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let analyst = admin.create_user(&server.url, "analyst", "analyst-password");
+
+    // Issuing a token, exactly as the seed writes it.
+    let run = analyst
+        .sql(
+            "CREATE API TOKEN ci_pipeline\n\
+             MAX DURATION '30d'\n\
+             COMMENT 'Токен для сборочного конвейера';",
+        )
+        .ok();
+    let (header, _) = boxed_table(&run.stdout);
+    assert_eq!(header, ["name", "token", "expires_at"], "{run:#?}");
+    assert_eq!(only_row_value(&run.stdout, "name"), "ci_pipeline");
+    assert!(run.stdout.ends_with("+\n(1 row)\n"), "{run:#?}");
+    // The whole value, never cut, even though standard output is not a terminal.
+    let token = only_row_value(&run.stdout, "token");
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    assert!(!token.ends_with("..."), "{token}");
+    let expires_at = only_row_value(&run.stdout, "expires_at");
+
+    // The token authenticates as analyst, with the CLI and over plain HTTP.
+    let me = analyst
+        .run(&["whoami", "--token", &token, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(me["user"]["username"], "analyst");
+    assert_eq!(me["token"]["kind"], "api");
+    let token_id = me["token"]["id"].as_str().unwrap().to_string();
+    assert_eq!(me["token"]["expires_at"], expires_at.as_str());
+    assert_eq!(status_with_api_key(&server, &token), 200);
+
+    // No name, no expiry: a generated name and the default lifetime (the same as
+    // `jeton token create` without --expires-in).
+    let run = analyst.sql("CREATE API TOKEN;").ok();
+    let generated = only_row_value(&run.stdout, "name");
+    assert!(!generated.is_empty(), "{run:#?}");
+    let default_expiry = only_row_value(&run.stdout, "expires_at");
+    let created = analyst
+        .run(&["token", "create", "--description", "x", "-o", "json"])
+        .ok()
+        .json();
+    let parse = |text: &str| {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    };
+    let gap = parse(created["expires_at"].as_str().unwrap()) - parse(&default_expiry);
+    assert!(
+        gap.abs() < time::Duration::minutes(1),
+        "{default_expiry} vs {created}"
+    );
+    analyst
+        .run(&["token", "revoke", "--id", created["id"].as_str().unwrap()])
+        .ok();
+
+    // Viewing: a boxed table with the header row, without an owner column for a non-admin.
+    let run = analyst.sql("SHOW API TOKENS;").ok();
+    let (header, rows) = boxed_table(&run.stdout);
+    assert_eq!(
+        header,
+        [
+            "name",
+            "id",
+            "kind",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "status",
+            "comment"
+        ],
+        "{run:#?}"
+    );
+    assert_eq!(rows.len(), 2, "{run:#?}");
+    assert!(run.stdout.ends_with("(2 rows)\n"), "{run:#?}");
+    let ci = rows.iter().find(|r| r[0] == "ci_pipeline").expect("listed");
+    assert_eq!(ci[1], token_id);
+    assert_eq!(ci[6], "active");
+    assert_eq!(ci[7], "Токен для сборочного конвейера");
+    assert!(rows.iter().any(|r| r[0] == generated), "{run:#?}");
+
+    // Changing the comment, then revoking.
+    let run = analyst
+        .sql("ALTER API TOKEN ci_pipeline SET COMMENT 'Перенесен на новый раннер';")
+        .ok();
+    assert_eq!(run.stdout, "comment of token ci_pipeline changed\n");
+    let run = analyst.sql("SHOW API TOKENS;").ok();
+    assert!(
+        run.stdout.contains("| Перенесен на новый раннер |"),
+        "{run:#?}"
+    );
+    let run = analyst.sql("DROP API TOKEN ci_pipeline;").ok();
+    assert_eq!(run.stdout, "token ci_pipeline revoked\n");
+    analyst.run(&["whoami", "--token", &token]).code(1);
+    assert_eq!(status_with_api_key(&server, &token), 401);
+
+    // A standard user cannot use FOR USER: exit 1 and one 403 line.
+    let run = analyst.sql("SHOW API TOKENS FOR USER admin;").code(1);
+    assert_eq!(run.stdout, "", "{run:#?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
+    assert!(
+        run.stderr
+            .starts_with("error: statement 1 (SHOW API TOKENS, line 1): ")
+            && run.stderr.contains("(403)"),
+        "{run:#?}"
+    );
+    let run = analyst
+        .sql("CREATE API TOKEN report_bot FOR USER admin;")
+        .code(1);
+    assert!(run.stderr.contains("(403)"), "{run:#?}");
+
+    // Administration: a personal limit of one day refuses a 30-day token, naming the limit.
+    admin.sql("CREATE ROLE service_accounts;").ok();
+    let run = admin
+        .sql("ALTER USER analyst SET API TOKEN MAX DURATION '24h';")
+        .ok();
+    assert_eq!(
+        run.stdout,
+        "API token max duration of user analyst set to 24h\n"
+    );
+    let report_bot = "CREATE API TOKEN report_bot FOR USER analyst MAX DURATION '30d' \
+                      COMMENT 'Сервисный токен для выгрузки отчетов';";
+    let run = admin.sql(report_bot).code(1);
+    assert_eq!(run.stdout, "", "{run:#?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:#?}");
+    assert!(
+        run.stderr
+            .starts_with("error: statement 1 (CREATE API TOKEN, line 1): ")
+            // The limit, in the server's normal form (24h is shown as 1d).
+            && (run.stderr.contains("maximum of 1d") || run.stderr.contains("maximum of 24h"))
+            && run.stderr.contains("user analyst")
+            && run.stderr.contains("(422)"),
+        "{run:#?}"
+    );
+
+    // A role limit of 30 days that analyst holds: the longer limit wins.
+    let run = admin
+        .sql(
+            "ALTER ROLE service_accounts SET API TOKEN MAX DURATION '30d';\n\
+             GRANT ROLE service_accounts TO USER analyst;",
+        )
+        .ok();
+    assert_eq!(
+        run.stdout,
+        "API token max duration of role service_accounts set to 30d\n\
+         role service_accounts granted to user analyst\n"
+    );
+    let run = admin.sql(report_bot).ok();
+    assert_eq!(only_row_value(&run.stdout, "name"), "report_bot");
+    let bot_token = only_row_value(&run.stdout, "token");
+    assert_eq!(status_with_api_key(&server, &bot_token), 200);
+
+    // The admin sees analyst's tokens, with their owner.
+    let run = admin.sql("SHOW API TOKENS FOR USER analyst;").ok();
+    let (header, rows) = boxed_table(&run.stdout);
+    assert_eq!(header[0], "owner", "{run:#?}");
+    let bot = rows.iter().find(|r| r[1] == "report_bot").expect("listed");
+    assert_eq!(bot[0], "analyst");
+    assert_eq!(bot[8], "Сервисный токен для выгрузки отчетов");
+
+    // Offboarding: every token of analyst stops working.
+    let run = admin.sql("DROP ALL API TOKENS FOR USER analyst;").ok();
+    assert!(
+        run.stdout.ends_with(" tokens of analyst revoked\n"),
+        "{run:#?}"
+    );
+    assert_eq!(status_with_api_key(&server, &bot_token), 401);
+    let run = admin.sql("SHOW API TOKENS FOR USER analyst;").ok();
+    assert!(!run.stdout.contains("report_bot"), "{run:#?}");
+    assert!(run.stdout.ends_with("(0 rows)\n"), "{run:#?}");
+}
+
+#[test]
+fn a_failing_statement_prints_what_ran_then_one_error_line() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let run = admin
+        .sql("CREATE ROLE one;\nCREATE ROLE one;\nCREATE ROLE two;")
+        .code(1);
+    assert_eq!(run.stdout, "role one created\n");
+    assert_eq!(
+        run.stderr,
+        "error: statement 2 (CREATE ROLE, line 2): a role named 'one' already exists (409)\n"
+    );
+    // The statement after the failing one did not run.
+    let run = admin.sql("SHOW ROLES;").ok();
+    assert!(!run.stdout.contains("two"), "{run:#?}");
+
+    // A statement naming nothing gets the API's hint.
+    let run = admin.sql("SHOW ROLES;\nDROP ROLE nope;").code(1);
+    assert!(run.stdout.ends_with("(1 row)\n"), "{run:#?}");
+    assert!(
+        run.stderr.ends_with("(404) - check the id or name\n"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn a_syntax_error_names_the_line_and_column_and_runs_nothing() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let run = admin
+        .sql("CREATE ROLE one;\nCREATE API TOKEN ci MAX DURATON '30d';")
+        .code(1);
+    assert_eq!(run.stdout, "", "{run:#?}");
+    assert_eq!(
+        run.stderr,
+        "error: syntax error: line 2, column 25: expected DURATION, found 'DURATON' (400)\n",
+        "one line when standard error is not a terminal"
+    );
+    let run = admin.sql("SHOW ROLES;").ok();
+    assert!(!run.stdout.contains("one"), "nothing ran: {run:#?}");
+
+    // Not logged in: the usual 401 line, not a script error.
+    let run = User::at(&server.url).sql("SHOW ROLES;").code(1);
+    assert!(
+        run.stderr.contains("(401) - run 'jeton login' first"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn sql_reads_a_file_or_standard_input_and_prints_json() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("roles.sql");
+    fs::write(
+        &file,
+        "-- roles for the pipelines\nCREATE ROLE etl;\n\nCREATE ROLE bi;\nSHOW ROLES;\n",
+    )
+    .unwrap();
+    let run = admin.run(&["sql", "-f", file.to_str().unwrap()]).ok();
+    assert!(
+        run.stdout
+            .starts_with("role etl created\nrole bi created\n\n+-"),
+        "{run:#?}"
+    );
+    let (_, rows) = boxed_table(&run.stdout);
+    assert_eq!(rows.len(), 2, "{run:#?}");
+
+    // Standard input: without an argument, with `-`, and with `-f -`.
+    for args in [&["sql"][..], &["sql", "-"], &["sql", "-f", "-"]] {
+        let run = admin.run_stdin(args, "SHOW ROLES;\n").ok();
+        assert!(run.stdout.ends_with("(2 rows)\n"), "{args:?}: {run:#?}");
+    }
+
+    // JSON: the server's answer as it is.
+    let answer = admin
+        .run(&["sql", "SHOW ROLES; DROP ROLE bi;", "--output", "json"])
+        .ok()
+        .json();
+    assert!(answer["error"].is_null(), "{answer}");
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["statement"], "SHOW ROLES");
+    assert_eq!(results[0]["columns"][0], "name");
+    assert_eq!(results[0]["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(results[1]["affected"], 1);
+    assert_eq!(results[1]["message"], "role bi deleted");
+
+    // ... also for a failing script, with the error line on standard error and exit 1.
+    let run = admin
+        .run(&["sql", "-o", "json", "SHOW ROLES;\nDROP ROLE bi;"])
+        .code(1);
+    let answer = run.json();
+    assert_eq!(answer["results"].as_array().unwrap().len(), 1);
+    assert_eq!(answer["error"]["code"], "not_found");
+    assert_eq!(answer["error"]["statement_index"], 2);
+    assert_eq!(answer["error"]["line"], 2);
+    assert!(
+        run.stderr
+            .starts_with("error: statement 2 (DROP ROLE, line 2)"),
+        "{run:#?}"
+    );
+
+    // The value alone, as `--help` shows with jq.
+    let answer = admin
+        .run(&["sql", "CREATE API TOKEN ci;", "-o", "json"])
+        .ok()
+        .json();
+    let token = answer["results"][0]["rows"][0][1].as_str().unwrap();
+    assert_eq!(status_with_api_key(&server, token), 200);
+}
+
+#[test]
+fn shell_runs_piped_statements_until_quit() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    let run = admin
+        .run_stdin(
+            &["shell"],
+            "SHOW ROLES\n  -- a comment\n;\n\\help\nCREATE ROLE\n  multi_line;\n\n\
+             CREATE ROLE two; CREATE ROLE three;\n\\q\nCREATE ROLE after_quit;\n",
+        )
+        .ok();
+    assert!(run.stdout.starts_with("+-"), "{run:#?}");
+    assert!(run.stdout.contains("(0 rows)\n"), "{run:#?}");
+    assert!(
+        run.stdout.contains("CREATE API TOKEN [name]"),
+        "\\help: {run:#?}"
+    );
+    assert!(
+        run.stdout
+            .ends_with("role multi_line created\nrole two created\nrole three created\n"),
+        "{run:#?}"
+    );
+    let run = admin.sql("SHOW ROLES;").ok();
+    assert!(run.stdout.contains("| multi_line |"), "{run:#?}");
+    assert!(!run.stdout.contains("after_quit"), "{run:#?}");
+
+    // Without \q it ends with the input, and the last `;` may be missing.
+    let run = admin.run_stdin(&["shell"], "DROP ROLE two").ok();
+    assert_eq!(run.stdout, "role two deleted\n");
+
+    // The first failing statement stops it, with `jeton sql`'s exit code.
+    let run = admin
+        .run_stdin(&["shell"], "CREATE ROLE three;\nCREATE ROLE four;\n")
+        .code(1);
+    assert!(run.stderr.contains("already exists (409)"), "{run:#?}");
+    assert!(!admin.sql("SHOW ROLES;").ok().stdout.contains("four"));
+
+    // Piped input is not a session: no history is written.
+    assert!(!admin.config.path().join("history").exists());
+
+    let run = User::at(&closed_url())
+        .run_stdin(&["shell"], "SHOW ROLES;\n")
+        .code(3);
+    assert!(run.stderr.contains("cannot reach the server"), "{run:#?}");
+}
+
+/// `jeton shell` on a pseudo-terminal (util-linux `script`), as a person types: statements are
+/// remembered in a private history file, except those holding a password.
+#[cfg(unix)]
+#[test]
+fn shell_on_a_terminal_keeps_a_private_history_without_passwords() {
+    let script_ok = Command::new("script")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !script_ok {
+        eprintln!("skipped: util-linux `script` is needed for a pseudo-terminal");
+        return;
+    }
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    // `script` runs the command with $SHELL on a new pseudo-terminal.
+    let mut script = Command::new("script");
+    script.args(["-q", "-e", "-c", &format!("{JETON} shell"), "/dev/null"]);
+    for var in JETON_VARS {
+        script.env_remove(var);
+    }
+    script
+        .env("JETON_CONFIG_DIR", admin.config.path())
+        .env("JETON_URL", &server.url)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm")
+        .env("SHELL", "/bin/sh");
+    let run = admin.run_with(
+        script,
+        Some(
+            "SHOW\n ROLES;\nCREATE USER bob PASSWORD 'bob-password-1';\nCREATE ROLE tty_role;\n\\q\n",
+        ),
+    );
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(run.stdout.contains("jeton> "), "{run:#?}");
+    assert!(run.stdout.contains("   ...> "), "{run:#?}");
+    assert!(run.stdout.contains("role tty_role created"), "{run:#?}");
+
+    let history = admin.config.path().join("history");
+    assert_eq!(mode(&history), 0o600);
+    let text = fs::read_to_string(&history).unwrap();
+    assert_eq!(text, "SHOW\\n ROLES;\nCREATE ROLE tty_role;\n");
+    assert!(!text.contains("bob-password-1"));
 }

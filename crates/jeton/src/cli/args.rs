@@ -141,6 +141,43 @@ pub enum ClientCommand {
     ServiceUser(ServiceUserCommand),
     /// Query the audit log (administrators).
     Audit(AuditArgs),
+    /// Run statements of the SQL-style command language (`CREATE API TOKEN ...;`).
+    #[command(long_about = "Run statements of the SQL-style command language.\n\n\
+            The script is the argument, the file given with -f, or standard input (when there is \
+            no argument and standard input is not a terminal; `-` as the argument or the file also \
+            means standard input). Statements end with `;` and run in order; the first failing \
+            one stops the script, the results of those before it are printed, then the error on \
+            standard error.\n\n\
+            Each result prints as a boxed table with `(N rows)` under it, or as a sentence for \
+            statements that return no table (`token ci_pipeline revoked`). Values are shown in \
+            full, never cut: the token of CREATE API TOKEN and the key of CREATE SERVICE USER \
+            are shown once and cannot be shown again. An empty cell is a missing value (null), \
+            e.g. `last_used_at` of a token never used. --output json prints the server's answer \
+            as it is: {\"results\": [{\"statement\", \"line\", \"columns\", \"rows\", \
+            \"affected\", \"message\"}], \"error\": null or {\"code\", \"message\", \
+            \"statement_index\", \"statement\", \"line\", \"column\"}}.\n\n\
+            Exit codes: 0 every statement ran, 1 the server refused one (or a syntax error: \
+            nothing ran), 2 usage error, 3 the server cannot be reached.")]
+    Sql(SqlArgs),
+    /// Interactive shell for the SQL-style command language, with history and completion.
+    #[command(
+        long_about = "Interactive shell for the SQL-style command language.\n\n\
+            Type statements ending in `;` (they may span lines: the prompt `jeton> ` becomes \
+            `   ...> ` until the statement is complete), `\\help` for the statements, `\\q` \
+            or Ctrl-D to quit. Ctrl-C clears the current input. Tab completes keywords (in \
+            upper case unless you type them in lower case). Results print as in `jeton sql`; \
+            a failing statement prints its error and the shell goes on.\n\n\
+            History is kept in the configuration directory, in the file `history` (mode \
+            0600); statements containing PASSWORD are never written to it.\n\n\
+            When standard input is not a terminal, statements are read from it and each \
+            complete one is run in turn; the first failing statement stops the shell with \
+            the exit code of `jeton sql`.",
+        after_help = "Examples:\n  \
+            jeton shell\n  \
+            jeton --profile prod shell\n  \
+            printf 'SHOW API TOKENS;\\n\\\\q\\n' | jeton shell"
+    )]
+    Shell,
     /// Create an API token (the seed CLI's spelling of `jeton token create`).
     GetToken(TokenCreateArgs),
     /// Revoke the current token and log out (the seed CLI's spelling of `jeton logout`).
@@ -725,6 +762,26 @@ pub struct AuditArgs {
     pub follow: bool,
 }
 
+/// `jeton sql`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+        jeton sql \"CREATE API TOKEN ci_pipeline MAX DURATION '30d' COMMENT 'CI';\"\n  \
+        jeton sql \"SHOW API TOKENS ALL;\"\n  \
+        jeton sql -f offboarding.sql\n  \
+        echo \"SHOW API TOKENS FOR USER analyst;\" | jeton sql\n\n\
+        Only the value, for scripts (the table is printed even when piped; take the token \
+        column, or the api_key column of CREATE SERVICE USER, from the JSON instead):\n  \
+        TOKEN=$(jeton sql \"CREATE API TOKEN ci;\" -o json | jq -r '.results[0].rows[0][1]')\n  \
+        KEY=$(jeton sql \"CREATE SERVICE USER etl;\" -o json | jq -r '.results[0].rows[0][2]')")]
+pub struct SqlArgs {
+    /// The statements (`-`: read them from standard input).
+    #[arg(value_name = "SCRIPT", conflicts_with = "file")]
+    pub script: Option<String>,
+    /// Read the statements from this file (`-`: standard input).
+    #[arg(long, short = 'f', value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+}
+
 /// `jeton completions`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -949,6 +1006,23 @@ mod tests {
         ] {
             assert!(Cli::try_parse_from(args).is_err(), "{args:?} parsed");
         }
+    }
+
+    #[test]
+    fn sql_takes_a_script_or_a_file_but_not_both() {
+        let cli = Cli::try_parse_from(["jeton", "sql", "SHOW USERS;"]).unwrap();
+        let Command::Client(ClientCommand::Sql(args)) = cli.command else {
+            panic!("sql parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.script.as_deref(), Some("SHOW USERS;"));
+        let cli = Cli::try_parse_from(["jeton", "sql", "-f", "-", "-o", "json"]).unwrap();
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        let Command::Client(ClientCommand::Sql(args)) = cli.command else {
+            panic!("sql -f parsed as {:?}", cli.command);
+        };
+        assert_eq!(args.file.as_deref(), Some(std::path::Path::new("-")));
+        assert!(Cli::try_parse_from(["jeton", "sql", "SHOW USERS;", "-f", "x.sql"]).is_err());
+        assert!(Cli::try_parse_from(["jeton", "shell", "SHOW USERS;"]).is_err());
     }
 
     #[test]

@@ -46,6 +46,14 @@ pub enum CliError {
     StdoutClosed,
     /// `jeton serve` or `jeton migrate` failed (exit 1).
     Failed(anyhow::Error),
+    /// An error with lines to show under it (the source line of a syntax error with a caret
+    /// under the column); its exit code is the inner error's.
+    WithContext {
+        /// The error.
+        error: Box<CliError>,
+        /// The lines shown after the error's line.
+        context: String,
+    },
 }
 
 impl CliError {
@@ -85,9 +93,18 @@ impl CliError {
         }
     }
 
+    /// The same error with `context` shown on the lines under it.
+    pub fn with_context(self, context: impl Into<String>) -> Self {
+        CliError::WithContext {
+            error: Box::new(self),
+            context: context.into(),
+        }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
+            CliError::WithContext { error, .. } => error.exit_code(),
             CliError::Usage(_) => EXIT_USAGE,
             CliError::Unreachable { .. } => EXIT_UNREACHABLE,
             CliError::StdoutClosed => 0,
@@ -100,7 +117,10 @@ impl CliError {
 
     /// False when nothing should be printed (the reader of standard output went away).
     pub fn should_report(&self) -> bool {
-        !matches!(self, CliError::StdoutClosed)
+        match self {
+            CliError::WithContext { error, .. } => error.should_report(),
+            other => !matches!(other, CliError::StdoutClosed),
+        }
     }
 }
 
@@ -142,6 +162,7 @@ impl fmt::Display for CliError {
             }
             CliError::StdoutClosed => f.write_str("standard output closed"),
             CliError::Failed(error) => write!(f, "{error:#}"),
+            CliError::WithContext { error, context } => write!(f, "{error}\n{context}"),
         }
     }
 }
@@ -223,5 +244,18 @@ mod tests {
         assert_eq!(invalid.exit_code(), 1);
         assert_eq!(CliError::StdoutClosed.exit_code(), 0);
         assert!(!CliError::StdoutClosed.should_report());
+    }
+
+    #[test]
+    fn context_lines_follow_the_error_and_keep_its_exit_code() {
+        let err = CliError::from_client(api(400, "syntax error: line 1, column 5: ..."), "u", true)
+            .with_context("1 | SHO USERS;\n  | ^");
+        assert_eq!(
+            err.to_string(),
+            "syntax error: line 1, column 5: ... (400)\n1 | SHO USERS;\n  | ^"
+        );
+        assert_eq!(err.exit_code(), 1);
+        assert!(err.should_report());
+        assert!(!CliError::StdoutClosed.with_context("x").should_report());
     }
 }

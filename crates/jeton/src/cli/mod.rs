@@ -8,7 +8,9 @@ mod context;
 pub mod error;
 
 use args::{Cli, ClientCommand, Command, TokenCommand};
-use commands::{audit, auth, completions, policies, roles, service_users, tenants, tokens, users};
+use commands::{
+    audit, auth, completions, policies, roles, service_users, shell, sql, tenants, tokens, users,
+};
 use context::Context;
 pub use error::CliError;
 
@@ -67,5 +69,7 @@ async fn run_client(ctx: &mut Context, command: ClientCommand) -> Result<(), Cli
         }
         ClientCommand::ListServiceUsers(args) => service_users::list(ctx, args.tenant).await,
         ClientCommand::Audit(args) => audit::run(ctx, args).await,
+        ClientCommand::Sql(args) => sql::run(ctx, args).await,
+        ClientCommand::Shell => shell::run(ctx).await,
     }
 }

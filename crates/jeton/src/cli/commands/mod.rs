@@ -7,6 +7,8 @@ pub mod completions;
 pub mod policies;
 pub mod roles;
 pub mod service_users;
+pub mod shell;
+pub mod sql;
 pub mod tenants;
 pub mod tokens;
 pub mod users;
