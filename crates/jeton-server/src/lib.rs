@@ -15,6 +15,7 @@ mod passwords;
 pub mod service;
 pub mod sql;
 pub mod throttle;
+pub mod ui;
 pub mod verify;
 pub mod views;
 

@@ -119,6 +119,7 @@ pub fn app(service: Arc<Service>) -> Router {
             }),
         )
         .merge(oauth::iceberg_routes())
+        .merge(crate::ui::router())
         .fallback(gateway::fallback)
         .with_state(AppState {
             gateway: config
