@@ -119,7 +119,7 @@ pub fn app(service: Arc<Service>) -> Router {
             }),
         )
         .merge(oauth::iceberg_routes())
-        .merge(crate::ui::router())
+        .merge(crate::ui::router(config.upstream.is_some()))
         .fallback(gateway::fallback)
         .with_state(AppState {
             gateway: config

@@ -36,11 +36,15 @@ use crate::http::AppState;
 use crate::service::Service;
 use crate::verify::Actor;
 
-/// The UI's routes, to merge into the application's router.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(session::home))
-        .route("/ui", get(session::home))
+/// The UI's routes, to merge into the application's router. In gateway mode (`gateway`), `/`
+/// belongs to the upstream and the UI is reached at `/ui/`.
+pub fn router(gateway: bool) -> Router<AppState> {
+    let root = if gateway {
+        Router::new()
+    } else {
+        Router::new().route("/", get(session::home))
+    };
+    root.route("/ui", get(session::home))
         .route("/ui/", get(session::home))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
