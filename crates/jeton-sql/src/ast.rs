@@ -5,8 +5,9 @@
 use std::fmt;
 
 /// A password given in a statement. `Debug` and `Display` print `***`, so a statement can be
-/// logged; read it with [`Password::expose`]. Its memory is overwritten when it is dropped (best
-/// effort: the script it came from still holds it, so drop that soon too).
+/// logged (but not its [`Statement::to_sql`], which prints the password in clear); read it with
+/// [`Password::expose`]. Its memory is overwritten when it is dropped (best effort: the script
+/// it came from still holds it, so drop that soon too).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 

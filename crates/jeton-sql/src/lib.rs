@@ -13,6 +13,9 @@
 //! permissions, or validate names, durations, access levels or scopes (the executor does, with
 //! `jeton-core`). It uses only `std`.
 //!
+//! [`Statement::to_sql`] prints a statement back as canonical source text that parses to the
+//! same statement (it holds passwords in clear: never log it).
+//!
 //! [`parse`] and every other function here never panic, whatever the input (it is fuzzed with
 //! random bytes in the tests), and use no recursion, so a huge script cannot overflow the stack.
 //!
@@ -96,6 +99,7 @@ mod ast;
 mod error;
 mod lexer;
 mod parser;
+mod print;
 
 pub use ast::{Password, Spanned, Statement};
 pub use error::{ErrorKind, ParseError};

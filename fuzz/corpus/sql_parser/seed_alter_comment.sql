@@ -1,0 +1,1 @@
+ALTER API TOKEN ci_pipeline SET COMMENT 'Перенесен на новый раннер';

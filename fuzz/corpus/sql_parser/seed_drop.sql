@@ -1,0 +1,1 @@
+DROP API TOKEN ci_pipeline;

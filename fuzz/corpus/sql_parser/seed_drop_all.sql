@@ -1,0 +1,1 @@
+DROP ALL API TOKENS FOR USER analyst;

@@ -1,0 +1,1 @@
+ALTER ROLE service_accounts SET API TOKEN MAX DURATION '30d';
