@@ -72,6 +72,10 @@ pub struct LoginResponse {
 pub struct CreateTokenRequest {
     /// Name, unique among the owner's active tokens; generated when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[\w.@-]+$")
+    )]
     pub name: Option<String>,
     /// Free text describing the token's use (also accepted as `description`).
     #[serde(
@@ -162,6 +166,7 @@ pub struct TokenListQuery {
     pub kind: Option<String>,
     /// Page size (1–500, default 100).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     #[serde(default)]
@@ -205,9 +210,14 @@ pub struct User {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CreateUserRequest {
     /// Globally unique username.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[\w.@-]+$")
+    )]
     pub username: String,
     /// Password (at least 8 characters); absent for a user who will only use tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: Option<String>,
     /// `tenant-user` (default), `tenant-admin` or `root`; never above the creator's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,6 +236,7 @@ pub struct CreateUserRequest {
 pub struct UpdateUserRequest {
     /// New password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: Option<String>,
     /// Activate or deactivate (deactivating invalidates all the user's tokens at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -258,6 +269,10 @@ pub struct Role {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CreateRoleRequest {
     /// Name, unique in the tenant.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[\w.@-]+$")
+    )]
     pub name: String,
     /// Root only: the tenant (id or name); default the creator's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -269,6 +284,7 @@ pub struct CreateRoleRequest {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct SetPolicyRequest {
     /// The longest lifetime of a new API token (`24h`, `30d`).
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{1,6}[smhdwy]$"))]
     pub max_duration: String,
 }
 
@@ -319,6 +335,10 @@ pub struct Tenant {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CreateTenantRequest {
     /// Globally unique name.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[\w.@-]+$")
+    )]
     pub name: String,
 }
 
@@ -433,6 +453,10 @@ pub struct ServiceUserWithKey {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CreateServiceUserRequest {
     /// Name, unique inside the tenant.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[\w.@-]+$")
+    )]
     pub name: String,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -461,6 +485,10 @@ pub struct CreateServiceUserRequest {
 pub struct UpdateServiceUserRequest {
     /// New name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = r"^[\w.@-]+$")
+    )]
     pub name: Option<String>,
     /// New description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -486,6 +514,7 @@ pub struct RotateKeyRequest {
     /// Keep the old key working for this long (`1h`), or until the new key is first used,
     /// whichever comes first. Without it, the old key stops at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{1,6}[smhdwy]$"))]
     pub grace: Option<String>,
 }
 
@@ -498,6 +527,7 @@ pub struct ServiceUserListQuery {
     pub tenant: Option<String>,
     /// Page size (1–500, default 100).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     #[serde(default)]
@@ -529,6 +559,147 @@ pub struct OAuthError {
     pub error: String,
     /// What went wrong, in plain words.
     pub error_description: String,
+}
+
+/// The parameters of `POST /oauth/token` (RFC 6749 §4.4, RFC 8693), sent as a form body
+/// (`application/x-www-form-urlencoded`) or as a JSON object of strings. Client credentials may
+/// come as HTTP Basic instead of `client_id` and `client_secret`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OAuthTokenRequest {
+    /// `client_credentials`, or `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693).
+    pub grant_type: OAuthGrantType,
+    /// The service user's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The service user's API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// Space-separated scopes to narrow the token to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Token exchange: the Jeton access token to exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_token: Option<String>,
+    /// Token exchange: `urn:ietf:params:oauth:token-type:access_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_token_type: Option<String>,
+}
+
+/// The grants of the OAuth2 token endpoint.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub enum OAuthGrantType {
+    /// A service user's id and API key for an access token (RFC 6749 §4.4).
+    #[default]
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+    /// A Jeton access token for another, possibly narrower one (RFC 8693).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
+}
+
+/// The parameters of `POST /oauth/introspect` (RFC 7662 §2.1) and `POST /oauth/revoke` (RFC 7009
+/// §2.1), sent as a form body or as a JSON object of strings. The caller authenticates with
+/// client credentials (HTTP Basic, or `client_id` and `client_secret` here) or a bearer token.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OAuthTokenParameters {
+    /// The token in question.
+    pub token: String,
+    /// `access_token` or `refresh_token`: a hint, which Jeton does not need.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type_hint: Option<String>,
+    /// The calling service user's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The calling service user's API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// Answer of `POST /oauth/introspect` (RFC 7662 §2.2): `{"active": false}` alone for a token
+/// that is not valid or not the caller's to see; the other members for an active one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct IntrospectionResponse {
+    /// Whether the token is valid now.
+    pub active: bool,
+    /// Granted scopes, space-separated (empty when not narrowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The service user's id, for tokens of service users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The owner's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Always `Bearer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    /// Expiry, seconds since the epoch (absent for an API key without expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// The owner's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// Audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    /// Issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Token id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// `session`, `api`, `oauth` or `api_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `user` or `service_user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_type: Option<String>,
+    /// Tenant name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Tenant id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    /// The owner's access level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_level: Option<String>,
+    /// Expiry as RFC 3339 (absent for an API key without expiry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// Answer of `GET /.well-known/oauth-authorization-server` (RFC 8414 §2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuthorizationServerMetadata {
+    /// The issuer of Jeton's tokens.
+    pub issuer: String,
+    /// The token endpoint.
+    pub token_endpoint: String,
+    /// The public keys.
+    pub jwks_uri: String,
+    /// The introspection endpoint (RFC 7662).
+    pub introspection_endpoint: String,
+    /// The revocation endpoint (RFC 7009).
+    pub revocation_endpoint: String,
+    /// `client_credentials` and token exchange.
+    pub grant_types_supported: Vec<String>,
+    /// `token`.
+    pub response_types_supported: Vec<String>,
+    /// `client_secret_basic`, `client_secret_post`.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// The same as for the token endpoint.
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// The same as for the token endpoint.
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// `EdDSA`.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
+    /// This OpenAPI document.
+    pub service_documentation: String,
 }
 
 /// `POST /api/v1/sql` with a JSON body (a `text/plain` body is the script itself).
@@ -647,6 +818,7 @@ pub struct AuditQuery {
     pub until: Option<String>,
     /// Page size (1–500, default 100).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     #[serde(default)]
@@ -659,6 +831,7 @@ pub struct AuditQuery {
 pub struct PageQuery {
     /// Page size (1–500, default 100).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
     pub limit: Option<u32>,
     /// The previous page's `next_cursor`.
     #[serde(default)]

@@ -8,6 +8,7 @@ use jeton_core::{TenantId, UserId};
 use jeton_store::{AuditRecord, Store};
 use tokio::sync::mpsc;
 
+use crate::service::{HIDDEN, looks_like_credential};
 use crate::verify::Actor;
 
 /// Most events waiting in the queue; beyond this, queued events are dropped and counted.
@@ -47,10 +48,15 @@ impl Event {
         self
     }
 
-    /// Who acted, given piecewise (logins, before an actor exists).
+    /// Who acted, given piecewise (logins, before an actor exists). A name typed there that is
+    /// a credential (an API key sent as the username or the `client_id`) is not written.
     pub fn actor_parts(mut self, id: Option<UserId>, name: &str, addr: Option<&str>) -> Self {
         self.0.actor_id = id;
-        self.0.actor_name = Some(name.chars().take(128).collect());
+        self.0.actor_name = Some(if looks_like_credential(name) {
+            HIDDEN.to_string()
+        } else {
+            name.chars().take(128).collect()
+        });
         self.0.client_addr = addr.map(str::to_string);
         self
     }
@@ -82,6 +88,24 @@ impl Event {
         }
         self
     }
+}
+
+/// A request path as an audit detail: at most 256 characters, and a segment that is a credential
+/// (a token or key pasted into the URL) replaced by `***`.
+pub fn path_detail(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if looks_like_credential(segment) {
+                HIDDEN
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+        .chars()
+        .take(256)
+        .collect()
 }
 
 /// The audit log.
@@ -124,6 +148,42 @@ impl AuditLog {
     pub fn queue(&self, event: Event) {
         if self.queue.try_send(event.0).is_err() {
             tracing::warn!("audit queue full; dropping a high-volume audit event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "jsk_qGR4EbcEPY7tIwaSv2hrIIKEIVi4IKlmczaUG7mpZkq0eJmFo";
+    const JWT: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+
+    #[test]
+    fn credentials_typed_as_names_or_paths_are_not_recorded() {
+        for credential in [
+            KEY,
+            &KEY[..KEY.len() - 1],
+            JWT,
+            "pgl_qGR4EbcEPY7tIwaSv2hrIIKEIVi4IKlmczaUG7mpZkq0eJmFo",
+        ] {
+            let event = Event::new("oauth.client_auth", 0).actor_parts(None, credential, None);
+            assert_eq!(event.0.actor_name.as_deref(), Some("***"), "{credential}");
+            assert_eq!(
+                path_detail(&format!("/api/v1/service-users/{credential}/rotate-key")),
+                "/api/v1/service-users/***/rotate-key"
+            );
+        }
+        for name in [
+            "admin",
+            "01a20696-9fe0-727c-8c18-89c602940b70",
+            "etl-pipeline",
+            "jsk_bot",
+        ] {
+            let event = Event::new("auth.login", 0).actor_parts(None, name, None);
+            assert_eq!(event.0.actor_name.as_deref(), Some(name));
+            let path = format!("/api/v1/service-users/{name}");
+            assert_eq!(path_detail(&path), path);
         }
     }
 }

@@ -27,6 +27,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Time limit for handling one request.
     pub request_timeout: Duration,
+    /// Time a client has to send a complete request head (request line and headers), counted
+    /// from when the connection is ready for a request: a new connection, or a keep-alive
+    /// connection after its previous response. The connection is closed when it runs out.
+    pub header_read_timeout: Duration,
+    /// A connection on which nothing is received or sent for this long while no request is
+    /// being handled is closed (a client that stops reading a response, an idle keep-alive
+    /// connection).
+    pub idle_timeout: Duration,
     /// Failed logins allowed per username and per client address in `login_window`.
     pub login_attempts: u32,
     /// The window over which failed logins are counted.
@@ -55,6 +63,8 @@ impl Config {
             last_used_flush: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             login_attempts: 10,
             login_window: Duration::from_secs(60),
             bootstrap_password: None,

@@ -252,9 +252,20 @@ impl Directory {
         self.keys.write().expect("lock").remove_owner(id);
     }
 
-    /// Replaces the keys of one service user with these records.
+    /// Replaces the keys of one service user with these records, unless the directory already
+    /// holds a newer key of it (two rotations answered out of order: the later list wins).
     pub fn put_keys(&self, owner: ServiceUserId, keys: &[ApiKeyRecord], now: i64) {
         let mut all = self.keys.write().expect("lock");
+        let newest_held = all
+            .by_id
+            .values()
+            .filter(|k| k.service_user_id == owner)
+            .map(|k| k.id)
+            .max();
+        let newest_given = keys.iter().map(|k| k.id).max();
+        if newest_held > newest_given {
+            return;
+        }
         all.remove_owner(owner);
         for key in keys {
             all.insert(KeyEntry::from(key), now);

@@ -61,6 +61,21 @@ pub struct KeyRing {
     validation: Validation,
 }
 
+/// Seconds a token's `nbf` may lie ahead of this server's clock (clock skew between instances).
+pub const NBF_LEEWAY_SECS: i64 = 5;
+
+/// The time rules of a verified token at `now`: expired from its `exp` on, not valid before its
+/// `nbf` (less [`NBF_LEEWAY_SECS`]).
+pub fn check_times(claims: &Claims, now: i64) -> Result<(), JwtRejection> {
+    if claims.exp <= now {
+        return Err(JwtRejection::Expired);
+    }
+    if claims.nbf > now + NBF_LEEWAY_SECS {
+        return Err(JwtRejection::NotYetValid);
+    }
+    Ok(())
+}
+
 /// The `kid` of a public key: the first 16 characters of its base64url SHA-256.
 fn kid_for(public_key: &[u8]) -> String {
     let digest = Sha256::digest(public_key);
@@ -135,8 +150,11 @@ impl KeyRing {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = 5;
+        // `exp` and `nbf` are checked by `check_times`, against the service's clock rather
+        // than the library's reading of the system time, so that every path (a first
+        // verification and a cached one) applies the same rule at the same instant.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         Ok(Self {
             signer: Signer {
                 kid: active.kid.clone(),
@@ -161,9 +179,18 @@ impl KeyRing {
             .map_err(|e| ApiError::Internal(format!("signing token: {e}")))
     }
 
-    /// Verifies a compact JWT: algorithm pinned to EdDSA, key chosen by `kid` among ours,
-    /// signature, `iss`, `aud`, `exp` and `nbf`.
+    /// Verifies a compact JWT now, by the system clock; see [`KeyRing::verify_at`].
     pub fn verify(&self, token: &str) -> Result<Claims, JwtRejection> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.verify_at(token, now)
+    }
+
+    /// Verifies a compact JWT at `now` (Unix seconds, the service's clock): algorithm pinned to
+    /// EdDSA, key chosen by `kid` among ours, signature, `iss`, `aud`, then `exp` and `nbf`
+    /// ([`check_times`]).
+    pub fn verify_at(&self, token: &str, now: i64) -> Result<Claims, JwtRejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtRejection::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(JwtRejection::WrongAlgorithm);
@@ -173,7 +200,7 @@ impl KeyRing {
             .as_deref()
             .and_then(|kid| self.verifiers.get(kid))
             .ok_or(JwtRejection::UnknownKey)?;
-        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map(|data| data.claims)
             .map_err(|err| {
                 use jsonwebtoken::errors::ErrorKind;
@@ -187,7 +214,9 @@ impl KeyRing {
                     ErrorKind::InvalidAlgorithm => JwtRejection::WrongAlgorithm,
                     _ => JwtRejection::Malformed,
                 }
-            })
+            })?;
+        check_times(&claims, now)?;
+        Ok(claims)
     }
 
     /// The public keys as a JWKS document.
@@ -231,12 +260,31 @@ mod tests {
     fn signs_and_verifies() {
         let ring = ring(1);
         let token = ring.sign(&claims(now())).unwrap();
-        assert_eq!(ring.verify(&token).unwrap(), claims_like(&token, &ring));
+        assert_eq!(
+            ring.verify_at(&token, now()).unwrap(),
+            claims_like(&token, &ring)
+        );
         assert_eq!(ring.jwks()["keys"][0]["kid"], ring.current_kid());
     }
 
     fn claims_like(token: &str, ring: &KeyRing) -> Claims {
-        ring.verify(token).unwrap()
+        ring.verify_at(token, now()).unwrap()
+    }
+
+    #[test]
+    fn times_follow_the_given_clock_not_the_system_time() {
+        let ring = ring(1);
+        // Far from the system time, as a test clock or a skewed instance would be.
+        let t = now() + 10 * 86_400;
+        let token = ring.sign(&claims(t)).unwrap();
+        assert!(ring.verify_at(&token, t).is_ok());
+        assert!(ring.verify_at(&token, t + 3599).is_ok());
+        assert_eq!(ring.verify_at(&token, t + 3600), Err(JwtRejection::Expired));
+        assert!(ring.verify_at(&token, t - NBF_LEEWAY_SECS).is_ok());
+        assert_eq!(
+            ring.verify_at(&token, t - NBF_LEEWAY_SECS - 1),
+            Err(JwtRejection::NotYetValid)
+        );
     }
 
     #[test]
@@ -244,26 +292,29 @@ mod tests {
         let ring_a = ring(1);
         let ring_b = ring(2);
         let token_b = ring_b.sign(&claims(now())).unwrap();
-        assert_eq!(ring_a.verify(&token_b), Err(JwtRejection::UnknownKey));
+        assert_eq!(
+            ring_a.verify_at(&token_b, now()),
+            Err(JwtRejection::UnknownKey)
+        );
 
         let mut expired = claims(now() - 7200);
         expired.exp = now() - 3600;
         assert_eq!(
-            ring_a.verify(&ring_a.sign(&expired).unwrap()),
+            ring_a.verify_at(&ring_a.sign(&expired).unwrap(), now()),
             Err(JwtRejection::Expired)
         );
 
         let mut future = claims(now());
         future.nbf = now() + 3600;
         assert_eq!(
-            ring_a.verify(&ring_a.sign(&future).unwrap()),
+            ring_a.verify_at(&ring_a.sign(&future).unwrap(), now()),
             Err(JwtRejection::NotYetValid)
         );
 
         let mut foreign = claims(now());
         foreign.iss = "http://elsewhere".into();
         assert_eq!(
-            ring_a.verify(&ring_a.sign(&foreign).unwrap()),
+            ring_a.verify_at(&ring_a.sign(&foreign).unwrap(), now()),
             Err(JwtRejection::WrongIssuerOrAudience)
         );
 
@@ -273,7 +324,11 @@ mod tests {
             ring_a.current_kid()
         ));
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(now())).unwrap());
-        assert!(ring_a.verify(&format!("{header}.{body}.")).is_err());
+        assert!(
+            ring_a
+                .verify_at(&format!("{header}.{body}."), now())
+                .is_err()
+        );
 
         // HS256 signed with the public key as the secret.
         let public = URL_SAFE_NO_PAD
@@ -283,7 +338,10 @@ mod tests {
         hs.kid = Some(ring_a.current_kid().to_string());
         let forged =
             jsonwebtoken::encode(&hs, &claims(now()), &EncodingKey::from_secret(&public)).unwrap();
-        assert_eq!(ring_a.verify(&forged), Err(JwtRejection::WrongAlgorithm));
+        assert_eq!(
+            ring_a.verify_at(&forged, now()),
+            Err(JwtRejection::WrongAlgorithm)
+        );
 
         // Tampered payload.
         let token = ring_a.sign(&claims(now())).unwrap();
@@ -293,12 +351,12 @@ mod tests {
         let tampered_body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&other).unwrap());
         parts[1] = &tampered_body;
         assert_eq!(
-            ring_a.verify(&parts.join(".")),
+            ring_a.verify_at(&parts.join("."), now()),
             Err(JwtRejection::BadSignature)
         );
 
         for garbage in ["", "abc", "a.b.c", "....", &"x".repeat(10_000)] {
-            assert!(ring_a.verify(garbage).is_err());
+            assert!(ring_a.verify_at(garbage, now()).is_err());
         }
     }
 }

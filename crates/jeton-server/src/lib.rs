@@ -11,6 +11,7 @@ pub mod directory;
 pub mod error;
 pub mod http;
 pub mod keys;
+mod listen;
 mod passwords;
 pub mod service;
 pub mod sql;
@@ -31,6 +32,7 @@ pub use config::Config;
 use directory::Directory;
 use error::ApiError;
 use keys::KeyRing;
+pub use listen::{MAX_HEADER_BYTES, serve_on};
 use service::{Clock, Service, SystemClock};
 use verify::Verifier;
 
@@ -91,11 +93,12 @@ pub async fn start_with_store(
     let keys = KeyRing::load(store.as_ref(), &config.issuer, &config.audience, now).await?;
     let directory = Arc::new(Directory::load(store.as_ref(), now).await?);
     let hasher = key_hasher(store.as_ref()).await?;
-    let (grace_tx, grace_rx) = tokio::sync::mpsc::unbounded_channel();
-    let verifier = Arc::new(
-        Verifier::new(keys, directory.clone(), &config.api_key_prefix, hasher)
-            .on_grace_ended(grace_tx),
-    );
+    let verifier = Arc::new(Verifier::new(
+        keys,
+        directory.clone(),
+        &config.api_key_prefix,
+        hasher,
+    ));
     let (audit, audit_task) = audit::AuditLog::start(store.clone());
     let config = Arc::new(config);
     let service = Arc::new(Service::new(
@@ -106,7 +109,7 @@ pub async fn start_with_store(
         audit,
         clock,
     ));
-    let maintenance = tokio::spawn(maintain(Arc::downgrade(&service), config, grace_rx));
+    let maintenance = tokio::spawn(maintain(Arc::downgrade(&service), config));
     Ok(Running {
         service,
         audit_task,
@@ -127,24 +130,19 @@ async fn key_hasher(store: &dyn Store) -> Result<KeyHasher, ServeError> {
     Ok(KeyHasher::new(secret.as_bytes()))
 }
 
-/// Periodic work: write last-use times, forget revocations of expired tokens, and record the
-/// end of key grace periods that a first use of a new key caused.
-async fn maintain(
-    service: std::sync::Weak<Service>,
-    config: Arc<Config>,
-    mut grace_ended: tokio::sync::mpsc::UnboundedReceiver<(jeton_core::ServiceUserId, i64)>,
-) {
+/// Periodic work: write last-use times, forget revocations of expired tokens, and record any
+/// grace-period end a request path did not record itself.
+async fn maintain(service: std::sync::Weak<Service>, config: Arc<Config>) {
     let mut flush = tokio::time::interval(config.last_used_flush);
     let mut purge = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tokio::select! {
-            Some((owner, at)) = grace_ended.recv() => {
-                let Some(service) = service.upgrade() else { return };
-                service.record_grace_end(owner, at).await;
-            }
             _ = flush.tick() => {
                 let Some(service) = service.upgrade() else { return };
                 service.verifier().flush_last_used(service.store().as_ref()).await;
+                if let Err(err) = service.settle_grace_ends().await {
+                    tracing::warn!(error = %err, "could not record the end of a key's grace period; will retry");
+                }
             }
             _ = purge.tick() => {
                 let Some(service) = service.upgrade() else { return };
@@ -260,7 +258,8 @@ fn generate_password() -> Secret {
     )
 }
 
-/// Runs the server until SIGINT or SIGTERM, then writes what is pending and stops.
+/// Runs the server until SIGINT or SIGTERM, then finishes the requests in progress, writes what
+/// is pending and stops. See [`serve_on`] for the limits every connection is held to.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let listen = config.listen;
     let running = start(config).await?;
@@ -270,29 +269,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             addr: listen,
             source,
         })?;
-    let local = listener.local_addr().map_err(|source| ServeError::Listen {
-        addr: listen,
-        source,
-    })?;
-    tracing::info!(
-        address = %local,
-        database = running.service.store().backend(),
-        "Jeton is listening on http://{local}"
-    );
-    let app = http::app(running.service.clone());
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|source| ServeError::Listen {
-        addr: local,
-        source,
-    })?;
-    tracing::info!("shutting down: writing pending last-use times and audit events");
-    running.shutdown().await;
-    Ok(())
+    serve_on(listener, running, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {

@@ -15,6 +15,23 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 /// exist, so that unknown and known usernames take the same time to refuse.
 const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Jw4RvdqUXFLqpx0ZfXhFyRNOu4Kf8A9H6ZJdqB8Ws0Q";
 
+/// At most this many Argon2 computations run at once (each takes about 19 MiB and a core for
+/// a while); more wait their turn. Without a bound, a flood of logins — which the throttle does
+/// not stop when it comes from many addresses and names — could exhaust the memory.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores.clamp(2, 16))
+    })
+}
+
+/// Runs one Argon2 computation on a blocking thread, once a slot is free.
+async fn with_slot<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let _slot = hashing_slots().acquire().await.ok()?;
+    tokio::task::spawn_blocking(work).await.ok()
+}
+
 /// Checks a new password's length.
 pub fn check_policy(password: &Secret) -> ApiResult<()> {
     let len = password.expose().chars().count();
@@ -33,7 +50,7 @@ pub fn check_policy(password: &Secret) -> ApiResult<()> {
 
 /// Hashes a password (Argon2id, random salt) on a blocking thread.
 pub async fn hash(password: Secret) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || {
+    with_slot(move || {
         let mut salt = [0u8; 16];
         rand::fill(&mut salt);
         Argon2::default()
@@ -42,7 +59,7 @@ pub async fn hash(password: Secret) -> ApiResult<String> {
             .map_err(|e| ApiError::Internal(format!("hashing password: {e}")))
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))?
+    .ok_or_else(|| ApiError::Internal("hashing task failed".to_string()))?
 }
 
 /// Verifies a password against a stored hash on a blocking thread; with no hash, verifies
@@ -53,7 +70,7 @@ pub async fn verify(password: Secret, hash: Option<String>) -> bool {
     }
     let has_hash = hash.is_some();
     let hash = hash.unwrap_or_else(|| DECOY_HASH.to_string());
-    tokio::task::spawn_blocking(move || {
+    with_slot(move || {
         Argon2::default()
             .verify_password(password.expose().as_bytes(), hash.as_str())
             .is_ok()

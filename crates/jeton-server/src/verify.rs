@@ -4,6 +4,7 @@
 //! background task.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use jeton_core::access::Subject;
@@ -13,7 +14,6 @@ use jeton_core::token::Claims;
 use jeton_core::{ServiceUserId, TokenId, TokenKind};
 use jeton_store::Store;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
 
 use crate::directory::{Directory, Principal};
 use crate::keys::{JwtRejection, KeyRing};
@@ -134,7 +134,10 @@ pub struct Verifier {
     service_last_used: Mutex<HashMap<ServiceUserId, i64>>,
     key_prefix: String,
     key_hasher: KeyHasher,
-    grace_ended: Option<mpsc::UnboundedSender<(ServiceUserId, i64)>>,
+    /// Grace periods ended by a first use of a new key, not yet written to the store.
+    grace_ended: Mutex<Vec<(ServiceUserId, i64)>>,
+    /// True while `grace_ended` holds something: one atomic load on the hot path.
+    grace_pending: AtomicBool,
 }
 
 impl Verifier {
@@ -154,15 +157,31 @@ impl Verifier {
             service_last_used: Mutex::new(HashMap::new()),
             key_prefix: key_prefix.to_string(),
             key_hasher,
-            grace_ended: None,
+            grace_ended: Mutex::new(Vec::new()),
+            grace_pending: AtomicBool::new(false),
         }
     }
 
-    /// Sends `(service user, time)` here whenever the first use of a new key ends the grace
-    /// period of the old one, so that the end is recorded in the store.
-    pub fn on_grace_ended(mut self, sink: mpsc::UnboundedSender<(ServiceUserId, i64)>) -> Self {
-        self.grace_ended = Some(sink);
-        self
+    /// Takes the grace periods that first uses of new keys ended since the last call. The
+    /// caller writes them to the store before it answers the request that ended them, so that
+    /// no acknowledged end is lost in a crash.
+    pub fn take_grace_ends(&self) -> Vec<(ServiceUserId, i64)> {
+        if !self.grace_pending.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut pending = self.grace_ended.lock().expect("lock");
+        self.grace_pending.store(false, Ordering::Release);
+        std::mem::take(&mut *pending)
+    }
+
+    /// Puts back grace ends that could not be written.
+    pub fn return_grace_ends(&self, ends: Vec<(ServiceUserId, i64)>) {
+        if ends.is_empty() {
+            return;
+        }
+        let mut pending = self.grace_ended.lock().expect("lock");
+        pending.extend(ends);
+        self.grace_pending.store(true, Ordering::Release);
     }
 
     /// The prefix of API keys.
@@ -187,16 +206,17 @@ impl Verifier {
 
     fn claims(&self, token: &str, now: i64) -> Result<Arc<Claims>, AuthFailure> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(claims) = self.cache.read().expect("lock").get(&digest) {
-            if claims.exp <= now {
-                return Err(AuthFailure::Jwt(JwtRejection::Expired));
-            }
-            if claims.nbf > now + 5 {
-                return Err(AuthFailure::Jwt(JwtRejection::NotYetValid));
-            }
-            return Ok(claims.clone());
+        let cached = self.cache.read().expect("lock").get(&digest).cloned();
+        if let Some(claims) = cached {
+            // The same time rules as a first verification, at the same clock.
+            crate::keys::check_times(&claims, now).map_err(AuthFailure::Jwt)?;
+            return Ok(claims);
         }
-        let claims = Arc::new(self.keys().verify(token).map_err(AuthFailure::Jwt)?);
+        let claims = Arc::new(
+            self.keys()
+                .verify_at(token, now)
+                .map_err(AuthFailure::Jwt)?,
+        );
         let mut cache = self.cache.write().expect("lock");
         if cache.len() >= CACHE_CAPACITY {
             cache.clear();
@@ -289,11 +309,12 @@ impl Verifier {
             });
         }
         let principal = self.usable_principal(entry.service_user_id.into(), now)?;
-        if entry.superseded_at.is_none()
-            && self.directory.end_grace(entry.service_user_id, now)
-            && let Some(sink) = &self.grace_ended
-        {
-            let _ = sink.send((entry.service_user_id, now));
+        if entry.superseded_at.is_none() && self.directory.end_grace(entry.service_user_id, now) {
+            self.grace_ended
+                .lock()
+                .expect("lock")
+                .push((entry.service_user_id, now));
+            self.grace_pending.store(true, Ordering::Release);
         }
         self.note_service_use(entry.service_user_id, now);
         Ok(Actor {

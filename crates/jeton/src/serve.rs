@@ -52,6 +52,15 @@ pub struct ServeArgs {
     /// Time limit for one request [default: 30s].
     #[arg(long, env = "JETON_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<String>,
+    /// Time a client has to send a request's line and headers, counted from when the connection
+    /// is ready for a request (just opened, or after a keep-alive response); then the connection
+    /// is closed. Stops slow clients that trickle headers [default: 10s].
+    #[arg(long, env = "JETON_HEADER_READ_TIMEOUT", value_name = "DURATION")]
+    pub header_read_timeout: Option<String>,
+    /// A connection on which nothing is received or sent for this long while no request is
+    /// being handled is closed, such as a client that stops reading a response [default: 60s].
+    #[arg(long, env = "JETON_IDLE_TIMEOUT", value_name = "DURATION")]
+    pub idle_timeout: Option<String>,
     /// Failed logins allowed per username and per client address per minute [default: 10].
     #[arg(long, env = "JETON_LOGIN_ATTEMPTS", value_name = "N")]
     pub login_attempts: Option<u32>,
@@ -95,6 +104,8 @@ struct FileConfig {
     last_used_flush: Option<String>,
     max_body_bytes: Option<usize>,
     request_timeout: Option<String>,
+    header_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
     login_attempts: Option<u32>,
     log: Option<String>,
     upstream: Option<String>,
@@ -176,6 +187,25 @@ impl ServeArgs {
             self.request_timeout.or(file.request_timeout),
             config.request_timeout,
         )?;
+        config.header_read_timeout = duration(
+            "header-read-timeout",
+            self.header_read_timeout.or(file.header_read_timeout),
+            config.header_read_timeout,
+        )?;
+        config.idle_timeout = duration(
+            "idle-timeout",
+            self.idle_timeout.or(file.idle_timeout),
+            config.idle_timeout,
+        )?;
+        for (name, value) in [
+            ("request-timeout", config.request_timeout),
+            ("header-read-timeout", config.header_read_timeout),
+            ("idle-timeout", config.idle_timeout),
+        ] {
+            if value.is_zero() {
+                bail!("--{name} must be at least 1s");
+            }
+        }
         if let Some(bytes) = self.max_body_bytes.or(file.max_body_bytes) {
             if bytes < 1024 {
                 bail!("--max-body-bytes must be at least 1024");
@@ -258,4 +288,62 @@ fn init_logging(filter: &str) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn config(args: &[&str]) -> anyhow::Result<jeton_server::Config> {
+        let cli = Cli::try_parse_from(std::iter::once("jeton").chain(args.iter().copied()))?;
+        cli.serve.into_config().map(|(config, _)| config)
+    }
+
+    #[test]
+    fn connection_timeouts_from_flags_file_and_defaults() {
+        // Skipped where the environment sets them: the variables would win over the file.
+        if std::env::var_os("JETON_HEADER_READ_TIMEOUT").is_some()
+            || std::env::var_os("JETON_IDLE_TIMEOUT").is_some()
+        {
+            return;
+        }
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(60));
+
+        let flags = config(&["--header-read-timeout", "3s", "--idle-timeout", "2m"]).unwrap();
+        assert_eq!(flags.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(flags.idle_timeout, Duration::from_secs(120));
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jeton.toml");
+        std::fs::write(
+            &file,
+            "header_read_timeout = \"5s\"\nidle_timeout = \"90s\"\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let from_file = config(&["--config", path]).unwrap();
+        assert_eq!(from_file.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(from_file.idle_timeout, Duration::from_secs(90));
+        // Flags win over the file.
+        let both = config(&["--config", path, "--idle-timeout", "7s"]).unwrap();
+        assert_eq!(both.idle_timeout, Duration::from_secs(7));
+        assert_eq!(both.header_read_timeout, Duration::from_secs(5));
+
+        for bad in [
+            vec!["--header-read-timeout", "soon"],
+            vec!["--idle-timeout", "0s"],
+            vec!["--header-read-timeout", "0s"],
+        ] {
+            assert!(config(&bad).is_err(), "{bad:?}");
+        }
+    }
 }

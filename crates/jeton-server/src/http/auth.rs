@@ -27,7 +27,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         (status = 200, description = "Logged in", body = api::LoginResponse),
         (status = 400, description = "Malformed body", body = api::ErrorBody),
         (status = 401, description = "Invalid username or password", body = api::ErrorBody),
-        (status = 429, description = "Too many failed logins", body = api::ErrorBody),
+        (status = 429, description = "Too many failed logins", body = api::ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds until a new attempt can succeed"))),
     ))]
 async fn login(
     State(state): State<AppState>,

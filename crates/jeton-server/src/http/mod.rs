@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
@@ -83,12 +83,18 @@ impl utoipa::Modify for SecurityAddon {
                     .build(),
             ),
         );
+        // The OAuth endpoints' client authentication (RFC 6749 §2.3.1): a service user's id and
+        // API key as HTTP Basic (or as the form's `client_id` and `client_secret`).
+        components.add_security_scheme(
+            "client_credentials",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
     }
 }
 
 /// The API router and its OpenAPI document, generated from the handlers' annotations.
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
         .merge(tokens::router())
         .merge(users::router())
@@ -99,13 +105,70 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tenants::router())
         .merge(audit::router())
         .merge(ops::router())
-        .split_for_parts()
+        .split_for_parts();
+    common_responses(&mut openapi);
+    (router, openapi)
+}
+
+/// Adds the answers that every operation of a kind can give, whatever its handler does, to each
+/// such operation whose annotation does not list them: 400 when a path parameter is not UTF-8
+/// or the query string does not parse (`AppPath`, `AppQuery`), 413 when the body is larger than
+/// `--max-body-bytes`, and 503 while the database cannot be reached. Each as `ErrorBody`.
+fn common_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in openapi.paths.paths.iter_mut() {
+        // Served from memory, without the database.
+        let in_memory = matches!(path.as_str(), "/api/v1/auth/verify" | "/api/v1/sql/ws");
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let has_parameters = path.contains('{')
+                || operation
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|parameters| !parameters.is_empty());
+            let has_body = operation.request_body.is_some();
+            let responses = &mut operation.responses.responses;
+            if has_parameters {
+                responses
+                    .entry("400".to_string())
+                    .or_insert_with(|| error("Malformed path or query parameters"));
+            }
+            if has_body {
+                responses
+                    .entry("413".to_string())
+                    .or_insert_with(|| error("The body is larger than the server accepts"));
+            }
+            if path.starts_with("/api/v1/") && !in_memory {
+                responses
+                    .entry("503".to_string())
+                    .or_insert_with(|| error("The database is unavailable; try again shortly"));
+            }
+        }
+    }
 }
 
 /// The whole application: API, OpenAPI document, layers, JSON 404 fallback.
 pub fn app(service: Arc<Service>) -> Router {
     use tower_http::catch_panic::CatchPanicLayer;
-    use tower_http::timeout::TimeoutLayer;
 
     let config = service.config().clone();
     let (router, openapi) = api_router();
@@ -130,9 +193,9 @@ pub fn app(service: Arc<Service>) -> Router {
             service,
         })
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             config.request_timeout,
+            time_limit,
         ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a request handler panicked".to_string()).into_response()
@@ -195,6 +258,9 @@ impl FromRequestParts<AppState> for Authenticated {
         let presented = credential(parts).unwrap_or_default();
         match service.verifier().verify(&presented, now) {
             Ok(mut actor) => {
+                // A first use of a new key that ended an old key's grace period is recorded
+                // before anything is answered.
+                service.settle_grace_ends().await?;
                 actor.client_addr = addr;
                 Ok(Authenticated(actor))
             }
@@ -211,10 +277,7 @@ impl FromRequestParts<AppState> for Authenticated {
                             .actor_parts(None, "(anonymous)", addr.as_deref())
                             .outcome("failure")
                             .detail("reason", failure.as_str())
-                            .detail(
-                                "path",
-                                parts.uri.path().chars().take(256).collect::<String>(),
-                            ),
+                            .detail("path", crate::audit::path_detail(parts.uri.path())),
                     );
                 }
                 Err(ApiError::unauthenticated())
@@ -234,11 +297,22 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(AppJson(value)),
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(value)) => json_object(value).map(AppJson),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// A request body as `T`, which must have been sent as a JSON object: serde alone would also
+/// read a struct from an array of its fields' values (`[null, null]`).
+pub(crate) fn json_object<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(
+            "invalid JSON body: expected a JSON object".to_string(),
+        ));
+    }
+    T::deserialize(value).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
@@ -250,6 +324,19 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             ApiError::PayloadTooLarge("request body is too large".to_string())
         }
         other => ApiError::BadRequest(format!("invalid JSON body: {}", other.body_text())),
+    }
+}
+
+/// A body of a handler that reads the raw bytes (`Result<Bytes, BytesRejection>`) that could
+/// not be read, in the API's error format rather than axum's plain text.
+fn bytes_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("request body is too large".to_string())
+    } else {
+        ApiError::BadRequest(format!(
+            "the request body could not be read: {}",
+            rejection.body_text()
+        ))
     }
 }
 
@@ -300,4 +387,29 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
 /// `204 No Content`.
 pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Bounds the time a request may take to produce its response: past `limit`, a 408 in the
+/// API's error format (tower-http's timeout layer answers with an empty body).
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            axum::Json(jeton_api::ErrorBody {
+                error: jeton_api::ErrorDetail {
+                    code: "request_timeout".to_string(),
+                    message: format!(
+                        "the request took longer than the server's limit of {} s; try again",
+                        limit.as_secs()
+                    ),
+                },
+            }),
+        )
+            .into_response(),
+    }
 }

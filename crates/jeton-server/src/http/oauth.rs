@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -264,6 +265,13 @@ async fn grant(state: &AppState, addr: Option<&str>, headers: &HeaderMap, body: 
         };
         state.service.grant(&request, addr)
     })();
+    let result = match result {
+        Ok(issued) => match state.service.settle_grace_ends().await {
+            Ok(()) => Ok(issued),
+            Err(err) => Err(OAuthError::from(err)),
+        },
+        Err(err) => Err(err),
+    };
     match result {
         Ok(issued) => {
             let mut response = Json(api::OAuthTokenResponse {
@@ -285,50 +293,101 @@ async fn grant(state: &AppState, addr: Option<&str>, headers: &HeaderMap, body: 
 /// and `client_secret` (its API key), as HTTP Basic or form fields; optional `scope`. Also
 /// accepts RFC 8693 token exchange of a Jeton access token. Also served at `/v1/oauth/tokens`
 /// and `/v1/{prefix}/v1/oauth/tokens`.
-#[utoipa::path(post, path = "/oauth/token", tag = "oauth",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "grant_type=client_credentials&client_id=…&client_secret=…&scope=…"),
+#[utoipa::path(post, path = "/oauth/token", tag = "oauth", security((), ("client_credentials" = [])),
+    request_body(description = "grant_type=client_credentials&client_id=…&client_secret=…&scope=…",
+        content(
+            (api::OAuthTokenRequest = "application/x-www-form-urlencoded"),
+            (api::OAuthTokenRequest = "application/json"),
+        )),
     responses(
-        (status = 200, description = "An access token", body = api::OAuthTokenResponse),
+        (status = 200, description = "An access token", body = api::OAuthTokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "invalid_request, unsupported_grant_type, invalid_scope or invalid_grant", body = api::OAuthError),
-        (status = 401, description = "invalid_client", body = api::OAuthError),
-        (status = 429, description = "Too many failed client authentications", body = api::OAuthError),
+        (status = 401, description = "invalid_client", body = api::OAuthError,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"jeton\"`"))),
+        (status = 413, description = "invalid_request: the body is too large", body = api::OAuthError),
+        (status = 429, description = "Too many failed client authentications", body = api::OAuthError,
+            headers(("Retry-After" = String, description = "Seconds until a new attempt can succeed"))),
     ))]
 async fn token(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    grant(&state, addr.as_deref(), &headers, &body).await
+    match body {
+        Ok(body) => grant(&state, addr.as_deref(), &headers, &body).await,
+        Err(rejection) => body_rejection(rejection),
+    }
 }
 
 async fn token_under_prefix(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    grant(&state, addr.as_deref(), &headers, &body).await
+    match body {
+        Ok(body) => grant(&state, addr.as_deref(), &headers, &body).await,
+        Err(rejection) => body_rejection(rejection),
+    }
+}
+
+/// A body that could not be read (too large, or cut off) as an RFC 6749 error, not axum's text.
+fn body_rejection(rejection: BytesRejection) -> Response {
+    let status = rejection.status();
+    let description = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "request body is too large".to_string()
+    } else {
+        format!(
+            "the request body could not be read: {}",
+            rejection.body_text()
+        )
+    };
+    let mut response = (
+        if status.is_client_error() {
+            status
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        Json(api::OAuthError {
+            error: OAuthErrorCode::InvalidRequest.as_str().to_string(),
+            error_description: description,
+        }),
+    )
+        .into_response();
+    no_store(response.headers_mut());
+    response
 }
 
 /// RFC 7662 token introspection. The caller authenticates with a service user's client
 /// credentials (HTTP Basic) or a bearer token, and learns only about tokens of its own tenant:
 /// anything else is `{"active": false}`.
-#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "token=…&token_type_hint=…"),
+#[utoipa::path(post, path = "/oauth/introspect", tag = "oauth", security(("client_credentials" = []), ("bearer" = [])),
+    request_body(description = "token=…&token_type_hint=…",
+        content(
+            (api::OAuthTokenParameters = "application/x-www-form-urlencoded"),
+            (api::OAuthTokenParameters = "application/json"),
+        )),
     responses(
-        (status = 200, description = "What the token is, or {\"active\": false}", body = Object),
+        (status = 200, description = "What the token is, or {\"active\": false}", body = api::IntrospectionResponse),
         (status = 400, description = "invalid_request", body = api::OAuthError),
-        (status = 401, description = "invalid_client", body = api::OAuthError),
+        (status = 401, description = "invalid_client", body = api::OAuthError,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"jeton\"`"))),
+        (status = 413, description = "invalid_request: the body is too large", body = api::OAuthError),
+        (status = 429, description = "Too many failed client authentications", body = api::OAuthError,
+            headers(("Retry-After" = String, description = "Seconds until a new attempt can succeed"))),
     ))]
 async fn introspect(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_rejection(rejection),
+    };
     let result = (|| {
         let params = parameters(&headers, &body)?;
         let caller = caller(&state, &headers, &params, addr.as_deref())?;
@@ -337,36 +396,36 @@ async fn introspect(
             .ok_or_else(|| invalid_request("missing token"))?;
         Ok::<_, OAuthError>(state.service.introspect(&caller, token))
     })();
+    if let Err(err) = state.service.settle_grace_ends().await {
+        return OAuthError::from(err).into_response();
+    }
     let answer = match result {
         Err(err) => return err.into_response(),
-        Ok(None) => serde_json::json!({ "active": false }),
+        Ok(None) => api::IntrospectionResponse::default(),
         Ok(Some(found)) => {
             let actor = &found.actor;
-            let mut answer = serde_json::json!({
-                "active": true,
-                "scope": actor.scopes.clone().unwrap_or_default().join(" "),
-                "username": actor.principal.username,
-                "sub": actor.principal.id.to_string(),
-                "token_type": "Bearer",
-                "iss": state.service.config().issuer,
-                "aud": state.service.config().audience,
-                "jti": actor.token_id.to_string(),
-                "kind": actor.kind.as_str(),
-                "principal_type": actor.principal.kind.as_str(),
-                "tenant": found.tenant,
-                "tenant_id": actor.principal.tenant_id.to_string(),
-                "access_level": actor.principal.access.as_str(),
-            });
-            if let Some(map) = answer.as_object_mut() {
-                if let Some(exp) = actor.expires_at {
-                    map.insert("exp".into(), exp.into());
-                    map.insert("expires_at".into(), rfc3339(exp).into());
-                }
-                if actor.principal.is_service() {
-                    map.insert("client_id".into(), actor.principal.id.to_string().into());
-                }
+            let config = state.service.config();
+            api::IntrospectionResponse {
+                active: true,
+                scope: Some(actor.scopes.clone().unwrap_or_default().join(" ")),
+                client_id: actor
+                    .principal
+                    .is_service()
+                    .then(|| actor.principal.id.to_string()),
+                username: Some(actor.principal.username.clone()),
+                token_type: Some("Bearer".to_string()),
+                exp: actor.expires_at,
+                sub: Some(actor.principal.id.to_string()),
+                aud: Some(config.audience.clone()),
+                iss: Some(config.issuer.clone()),
+                jti: Some(actor.token_id.to_string()),
+                kind: Some(actor.kind.as_str().to_string()),
+                principal_type: Some(actor.principal.kind.as_str().to_string()),
+                tenant: Some(found.tenant),
+                tenant_id: Some(actor.principal.tenant_id.to_string()),
+                access_level: Some(actor.principal.access.as_str().to_string()),
+                expires_at: actor.expires_at.map(rfc3339),
             }
-            answer
         }
     };
     let mut response = Json(answer).into_response();
@@ -377,20 +436,31 @@ async fn introspect(
 /// RFC 7009 token revocation. The caller authenticates like for introspection and may revoke
 /// its own tokens (administrators: any token of their tenant). An invalid or unknown token is
 /// not an error. API keys are not revoked here: rotate them or disable their service user.
-#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "token=…&token_type_hint=…"),
+#[utoipa::path(post, path = "/oauth/revoke", tag = "oauth", security(("client_credentials" = []), ("bearer" = [])),
+    request_body(description = "token=…&token_type_hint=…",
+        content(
+            (api::OAuthTokenParameters = "application/x-www-form-urlencoded"),
+            (api::OAuthTokenParameters = "application/json"),
+        )),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke"),
         (status = 400, description = "invalid_request, unauthorized_client or unsupported_token_type", body = api::OAuthError),
-        (status = 401, description = "invalid_client", body = api::OAuthError),
+        (status = 401, description = "invalid_client", body = api::OAuthError,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"jeton\"`"))),
+        (status = 413, description = "invalid_request: the body is too large", body = api::OAuthError),
+        (status = 429, description = "Too many failed client authentications", body = api::OAuthError,
+            headers(("Retry-After" = String, description = "Seconds until a new attempt can succeed"))),
     ))]
 async fn revoke(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_rejection(rejection),
+    };
     let params = match parameters(&headers, &body) {
         Ok(params) => params,
         Err(err) => return err.into_response(),
@@ -402,6 +472,9 @@ async fn revoke(
     let Some(token) = params.get("token") else {
         return invalid_request("missing token").into_response();
     };
+    if let Err(err) = state.service.settle_grace_ends().await {
+        return OAuthError::from(err).into_response();
+    }
     match state.service.revoke_by_value(&caller, token).await {
         Ok(()) => {
             let mut response = StatusCode::OK.into_response();
@@ -414,27 +487,28 @@ async fn revoke(
 
 /// RFC 8414 authorization server metadata.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
-    responses((status = 200, description = "Server metadata", body = Object)))]
-async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
+    responses((status = 200, description = "Server metadata", body = api::AuthorizationServerMetadata)))]
+async fn metadata(State(state): State<AppState>) -> Json<api::AuthorizationServerMetadata> {
     let issuer = state
         .service
         .config()
         .issuer
         .trim_end_matches('/')
         .to_string();
-    let auth_methods = ["client_secret_basic", "client_secret_post"];
-    Json(serde_json::json!({
-        "issuer": issuer,
-        "token_endpoint": format!("{issuer}/oauth/token"),
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "grant_types_supported": ["client_credentials", TOKEN_EXCHANGE_GRANT],
-        "response_types_supported": ["token"],
-        "token_endpoint_auth_methods_supported": auth_methods,
-        "introspection_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_methods_supported": auth_methods,
-        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
-        "service_documentation": format!("{issuer}/openapi.json"),
-    }))
+    let strings = |values: &[&str]| values.iter().map(|v| v.to_string()).collect::<Vec<_>>();
+    let auth_methods = strings(&["client_secret_basic", "client_secret_post"]);
+    Json(api::AuthorizationServerMetadata {
+        token_endpoint: format!("{issuer}/oauth/token"),
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        introspection_endpoint: format!("{issuer}/oauth/introspect"),
+        revocation_endpoint: format!("{issuer}/oauth/revoke"),
+        grant_types_supported: strings(&["client_credentials", TOKEN_EXCHANGE_GRANT]),
+        response_types_supported: strings(&["token"]),
+        token_endpoint_auth_methods_supported: auth_methods.clone(),
+        introspection_endpoint_auth_methods_supported: auth_methods.clone(),
+        revocation_endpoint_auth_methods_supported: auth_methods,
+        token_endpoint_auth_signing_alg_values_supported: strings(&["EdDSA"]),
+        service_documentation: format!("{issuer}/openapi.json"),
+        issuer,
+    })
 }

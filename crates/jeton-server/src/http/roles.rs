@@ -55,6 +55,7 @@ async fn list_roles(
         (status = 400, description = "Malformed body", body = api::ErrorBody),
         (status = 401, description = "Not authenticated", body = api::ErrorBody),
         (status = 403, description = "Not an administrator", body = api::ErrorBody),
+        (status = 404, description = "Unknown tenant", body = api::ErrorBody),
         (status = 409, description = "Name taken", body = api::ErrorBody),
         (status = 422, description = "Invalid name", body = api::ErrorBody),
     ))]

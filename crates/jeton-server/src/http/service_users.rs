@@ -10,7 +10,9 @@ use jeton_store::ServiceUserRecord;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppJson, AppPath, AppQuery, AppState, Authenticated, no_content};
+use super::{
+    AppJson, AppPath, AppQuery, AppState, Authenticated, bytes_rejection, json_object, no_content,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::service::{CreateServiceUserInput, Service, ServiceUserWithKey, UpdateServiceUserInput};
 use crate::views;
@@ -259,16 +261,20 @@ async fn rotate_key(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     AppPath(reference): AppPath<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Response> {
     let service = &state.service;
-    // The body is optional: an empty one means no grace period.
+    let body = body.map_err(bytes_rejection)?;
+    // The body is optional: an empty one, or `null`, means no grace period.
     let grace = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        serde_json::from_slice::<api::RotateKeyRequest>(&body)
+        match serde_json::from_slice::<serde_json::Value>(&body)
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
-            .grace
+        {
+            serde_json::Value::Null => None,
+            value => json_object::<api::RotateKeyRequest>(value)?.grace,
+        }
     };
     let rotated = service
         .rotate_service_user_key(&actor, &reference, grace.as_deref())

@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +15,7 @@ use jeton_api as api;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppState, Authenticated, credential};
+use super::{AppState, Authenticated, bytes_rejection, credential, json_object};
 use crate::error::ApiError;
 use crate::sql;
 use crate::verify::Actor;
@@ -64,9 +65,10 @@ fn script_of(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
         .unwrap_or("")
         .to_ascii_lowercase();
     if content_type.starts_with("application/json") {
-        serde_json::from_slice::<api::SqlRequest>(body)
-            .map(|r| r.sql)
+        serde_json::from_slice::<serde_json::Value>(body)
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+            .and_then(json_object::<api::SqlRequest>)
+            .map(|r| r.sql)
     } else {
         String::from_utf8(body.to_vec())
             .map_err(|_| ApiError::BadRequest("the script is not valid UTF-8".to_string()))
@@ -78,26 +80,36 @@ fn script_of(headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
 /// those that ran and names the one that failed. Send JSON `{"sql": "..."}` or the script as
 /// `text/plain`.
 #[utoipa::path(post, path = "/api/v1/sql", tag = "sql", security(("bearer" = [])),
-    request_body(content = api::SqlRequest, description = "The script; also accepted as a text/plain body"),
+    request_body(description = "The script: JSON `{\"sql\": \"...\"}`, or the script itself as text",
+        content(
+            (api::SqlRequest = "application/json"),
+            (String = "text/plain"),
+        )),
     responses(
         (status = 200, description = "Every statement ran", body = api::SqlResponse),
-        (status = 400, description = "Syntax error (nothing ran) or a bad value", body = api::SqlResponse),
+        (status = 400, description = "A malformed body or a syntax error (nothing ran), or a bad value", body = api::SqlResponse),
         (status = 401, description = "Not authenticated", body = api::ErrorBody),
         (status = 403, description = "A statement was not allowed", body = api::SqlResponse),
         (status = 404, description = "A statement named something that does not exist", body = api::SqlResponse),
         (status = 409, description = "A statement broke a uniqueness rule", body = api::SqlResponse),
-        (status = 413, description = "The script is too long", body = api::SqlResponse),
+        (status = 413, description = "The body or the script is too long", body = api::SqlResponse),
         (status = 422, description = "A statement was refused by a rule (policy limit, invalid value)", body = api::SqlResponse),
+        (status = 503, description = "The database is unavailable; try again shortly", body = api::SqlResponse),
     ))]
 async fn run_sql(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let script = match script_of(&headers, &body) {
+    // Every answer after authentication has the same shape: a body that cannot be used is a
+    // script that stopped before its first statement.
+    let script = match body
+        .map_err(bytes_rejection)
+        .and_then(|body| script_of(&headers, &body))
+    {
         Ok(script) => script,
-        Err(err) => return err.into_response(),
+        Err(err) => return (err.status_code(), Json(error_reply(err))).into_response(),
     };
     let (status, response) = answer(&state, &actor, &script).await;
     (status, Json(response)).into_response()
@@ -176,6 +188,12 @@ async fn session(mut socket: WebSocket, state: AppState, actor: Actor, presented
             }
         };
         debug_assert_eq!(current.principal.id, actor.principal.id);
+        if let Err(err) = state.service.settle_grace_ends().await {
+            if send(&mut socket, &error_reply(err)).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let (_, response) = answer(&state, &current, &script).await;
         if send(&mut socket, &response).await.is_err() {
             break;

@@ -120,6 +120,7 @@ async fn list_tokens(
     responses(
         (status = 200, description = "The token", body = api::Token),
         (status = 401, description = "Not authenticated", body = api::ErrorBody),
+        (status = 403, description = "Owner above your access level, or a token without administration rights", body = api::ErrorBody),
         (status = 404, description = "No such token", body = api::ErrorBody),
     ))]
 async fn get_token(
@@ -144,6 +145,7 @@ async fn get_token(
         (status = 200, description = "Updated", body = api::Token),
         (status = 400, description = "Malformed body", body = api::ErrorBody),
         (status = 401, description = "Not authenticated", body = api::ErrorBody),
+        (status = 403, description = "Owner above your access level, or a token without administration rights", body = api::ErrorBody),
         (status = 404, description = "No such token", body = api::ErrorBody),
         (status = 422, description = "Comment too long", body = api::ErrorBody),
     ))]
@@ -192,6 +194,7 @@ async fn delete_token(
     responses(
         (status = 200, description = "Revoked", body = api::Token),
         (status = 401, description = "Not authenticated", body = api::ErrorBody),
+        (status = 422, description = "An API key: rotate it, or disable its service user", body = api::ErrorBody),
     ))]
 async fn revoke_self(
     State(state): State<AppState>,

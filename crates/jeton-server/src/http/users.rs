@@ -129,6 +129,7 @@ async fn create_user(
     responses(
         (status = 200, description = "The user", body = api::User),
         (status = 401, description = "Not authenticated", body = api::ErrorBody),
+        (status = 403, description = "A token without administration rights", body = api::ErrorBody),
         (status = 404, description = "No such user", body = api::ErrorBody),
     ))]
 async fn get_user(

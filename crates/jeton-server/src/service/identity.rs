@@ -493,6 +493,11 @@ impl Service {
             "manage this user",
         )?;
         self.admin_of(actor, user.tenant_id, "user")?;
+        if !actor.principal.access.at_least(user.access_level) {
+            return Err(ApiError::forbidden(
+                "the user's access level is above your own",
+            ));
+        }
         let role = self.find_role(actor, user.tenant_id, role).await?;
         if role.tenant_id != user.tenant_id {
             return Err(ApiError::NotFound(format!(
@@ -566,6 +571,11 @@ impl Service {
             "manage this user",
         )?;
         self.admin_of(actor, user.tenant_id, "user")?;
+        if !actor.principal.access.at_least(user.access_level) {
+            return Err(ApiError::forbidden(
+                "the user's access level is above your own",
+            ));
+        }
         let limit = max_duration
             .map(|text| parse_policy(text, self.config.policy.max_lifetime))
             .transpose()?;

@@ -258,8 +258,34 @@ pub(crate) fn secs_to_lifetime(secs: i64) -> Option<Lifetime> {
         .map(Lifetime::from_secs)
 }
 
-/// Shortens user input quoted back in messages.
+/// What is shown or recorded instead of a credential typed where a name, an id or a path goes.
+pub(crate) const HIDDEN: &str = "***";
+
+/// True when `text` has the shape of a credential: a JWT (`eyJ`, then a `.`), or an API key,
+/// well-formed or mistyped and whatever the configured prefix (letters, digits and `_`, ending in
+/// at least the 43 letters and digits of a key's body). Such a text, typed by mistake where a
+/// name or id goes (`client_id`, a username, a URL), is never quoted back in a message nor
+/// written to the audit log: it is most likely a working secret. Ids (UUIDs) never have this
+/// shape, and names only if they end in 43 letters or digits in a row.
+pub(crate) fn looks_like_credential(text: &str) -> bool {
+    let text = text.trim();
+    if text.starts_with("eyJ") && text.contains('.') {
+        return true;
+    }
+    let tail = text
+        .bytes()
+        .rev()
+        .take_while(u8::is_ascii_alphanumeric)
+        .count();
+    tail >= jeton_core::apikey::BODY_LEN
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Shortens user input quoted back in messages, and hides a credential typed in its place.
 pub(crate) fn clip(text: &str) -> String {
+    if looks_like_credential(text) {
+        return HIDDEN.to_string();
+    }
     text.chars().take(64).collect()
 }
 

@@ -165,7 +165,7 @@ impl Service {
     fn throttle_keys(client_id: &str, addr: Option<&str>) -> [String; 2] {
         [
             format!("client:{}", client_id.chars().take(64).collect::<String>()),
-            format!("addr:{}", addr.unwrap_or("-")),
+            crate::throttle::address_key(addr),
         ]
     }
 
@@ -179,24 +179,23 @@ impl Service {
     ) -> Result<Actor, OAuthError> {
         let now = self.now();
         let keys = Self::throttle_keys(&client.client_id, addr);
-        for key in &keys {
-            if let Err(retry_after) = self.throttle.check(key, now) {
-                self.audit.queue(
-                    Event::new("oauth.client_auth", now)
-                        .actor_parts(None, &client.client_id, addr)
-                        .outcome("denied")
-                        .detail("reason", "throttled"),
-                );
-                return Err(OAuthError {
-                    retry_after: Some(retry_after),
-                    ..OAuthError::new(
-                        OAuthErrorCode::TemporarilyUnavailable,
-                        format!(
-                            "too many failed client authentications; try again in {retry_after} seconds"
-                        ),
-                    )
-                });
-            }
+        // Counted as it begins; a success gives the attempt back.
+        if let Err(retry_after) = self.throttle.begin(&[&keys[0], &keys[1]], now) {
+            self.audit.queue(
+                Event::new("oauth.client_auth", now)
+                    .actor_parts(None, &client.client_id, addr)
+                    .outcome("denied")
+                    .detail("reason", "throttled"),
+            );
+            return Err(OAuthError {
+                retry_after: Some(retry_after),
+                ..OAuthError::new(
+                    OAuthErrorCode::TemporarilyUnavailable,
+                    format!(
+                        "too many failed client authentications; try again in {retry_after} seconds"
+                    ),
+                )
+            });
         }
         let result = match client.client_id.trim().parse::<ServiceUserId>() {
             Err(_) => Err(AuthFailure::OwnerUnknown),
@@ -216,13 +215,13 @@ impl Service {
         };
         match result {
             Ok(mut actor) => {
+                for key in &keys {
+                    self.throttle.give_back(key, now);
+                }
                 actor.client_addr = addr.map(str::to_string);
                 Ok(actor)
             }
             Err(failure) => {
-                for key in &keys {
-                    self.throttle.fail(key, now);
-                }
                 let action = if failure == AuthFailure::SupersededKey {
                     "api_key.superseded_used"
                 } else {
@@ -449,6 +448,12 @@ impl Service {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnauthorizedClient,
                 "this token was not issued to you",
+            ));
+        }
+        if !caller.principal.access.at_least(target.principal.access) {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "the token's owner has an access level above your own",
             ));
         }
         self.revoke_verified(caller, &target).await?;

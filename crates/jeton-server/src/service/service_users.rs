@@ -498,24 +498,32 @@ impl Service {
         })
     }
 
-    /// Records that the first use of a service user's new key ended its old key's grace period.
-    pub async fn record_grace_end(&self, owner: ServiceUserId, at: i64) {
-        match self.store.end_api_key_grace(owner, at).await {
-            Ok(0) => {}
-            Ok(_) => {
-                let name = self.directory.username(owner.into());
-                let tenant = self.directory.user(owner.into()).map(|p| p.tenant_id);
-                let mut event = Event::new("api_key.grace_end", at)
-                    .target("service_user", owner, &name)
-                    .detail("reason", "new key used");
-                if let Some(tenant) = tenant {
-                    event = event.tenant(tenant);
+    /// Writes the grace-period ends that first uses of new keys caused (see
+    /// [`crate::verify::Verifier::take_grace_ends`]). Request paths call this before they answer,
+    /// so an acknowledged first use cannot be undone by a crash; on failure the ends are kept for
+    /// the next call and the request answers 503.
+    pub async fn settle_grace_ends(&self) -> Result<(), ApiError> {
+        let ends = self.verifier.take_grace_ends();
+        for (index, &(owner, at)) in ends.iter().enumerate() {
+            match self.store.end_api_key_grace(owner, at).await {
+                Ok(0) => {}
+                Ok(_) => {
+                    let name = self.directory.username(owner.into());
+                    let tenant = self.directory.user(owner.into()).map(|p| p.tenant_id);
+                    let mut event = Event::new("api_key.grace_end", at)
+                        .target("service_user", owner, &name)
+                        .detail("reason", "new key used");
+                    if let Some(tenant) = tenant {
+                        event = event.tenant(tenant);
+                    }
+                    self.audit.write(event).await;
                 }
-                self.audit.write(event).await;
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "could not record the end of an API key's grace period");
+                Err(err) => {
+                    self.verifier.return_grace_ends(ends[index..].to_vec());
+                    return Err(err.into());
+                }
             }
         }
+        Ok(())
     }
 }

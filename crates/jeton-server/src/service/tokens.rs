@@ -65,21 +65,30 @@ impl Service {
         client_addr: Option<String>,
     ) -> ApiResult<(Secret, TokenRecord, UserRecord)> {
         let now = self.now();
-        let user_key = format!("user:{}", username.to_lowercase());
-        let addr_key = format!("addr:{}", client_addr.as_deref().unwrap_or("-"));
-        for key in [&user_key, &addr_key] {
-            if let Err(retry_after) = self.throttle.check(key, now) {
-                self.audit.queue(
-                    Event::new("auth.login", now)
-                        .actor_parts(None, username, client_addr.as_deref())
-                        .outcome("denied")
-                        .detail("reason", "throttled"),
-                );
-                return Err(ApiError::TooManyRequests {
-                    message: format!("too many failed logins; try again in {retry_after} seconds"),
-                    retry_after,
-                });
-            }
+        // Clipped: usernames are at most 64 characters, and a key as long as the body would let
+        // failed logins with huge names fill the throttle's memory.
+        let user_key = format!(
+            "user:{}",
+            username
+                .chars()
+                .take(128)
+                .collect::<String>()
+                .to_lowercase()
+        );
+        let addr_key = crate::throttle::address_key(client_addr.as_deref());
+        // The attempt counts from here (a success gives it back), so that guesses sent all at
+        // once cannot all reach the password check before the first failure is recorded.
+        if let Err(retry_after) = self.throttle.begin(&[&user_key, &addr_key], now) {
+            self.audit.queue(
+                Event::new("auth.login", now)
+                    .actor_parts(None, username, client_addr.as_deref())
+                    .outcome("denied")
+                    .detail("reason", "throttled"),
+            );
+            return Err(ApiError::TooManyRequests {
+                message: format!("too many failed logins; try again in {retry_after} seconds"),
+                retry_after,
+            });
         }
         let user = self.store.get_user_by_name(username).await?;
         let hash = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -92,8 +101,7 @@ impl Service {
             Some(_) => None,
         };
         if let Some(reason) = failure {
-            self.throttle.fail(&user_key, now);
-            self.throttle.fail(&addr_key, now);
+            // Already counted by `begin`.
             let mut event = Event::new("auth.login", now)
                 .actor_parts(
                     user.as_ref().map(|u| u.id),
@@ -112,6 +120,7 @@ impl Service {
         }
         let user = user.expect("checked above");
         self.throttle.reset(&user_key);
+        self.throttle.give_back(&addr_key, now);
         let (secret, record) = self
             .issue(
                 &user,

@@ -151,3 +151,142 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: StatusCode) {
     assert!(body["error"]["code"].is_string(), "{body}");
     assert!(body["error"]["message"].is_string(), "{body}");
 }
+
+/// A server run by `jeton_server::serve_on` — the loop `jeton serve` runs, with its timeouts,
+/// header limit and graceful shutdown — and the means to stop it.
+pub struct Served {
+    pub server: Server,
+    /// Send (or drop) to shut the server down.
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Ends when the server has shut down.
+    pub task: tokio::task::JoinHandle<Result<(), jeton_server::ServeError>>,
+}
+
+/// Starts a server with `jeton_server::serve_on` on a free port, over a new SQLite file.
+pub async fn spawn_served(adjust: impl FnOnce(&mut jeton_server::Config)) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/jeton.db", dir.path().display());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    serve_database(url, dir, now, adjust).await
+}
+
+/// Starts a second server over the database of `first`: the same signing keys, users, tokens
+/// and API keys, but its own configuration (issuer, audience, ...) and its own clock, which
+/// starts at the time `first`'s clock shows.
+pub async fn spawn_beside(
+    first: &Server,
+    adjust: impl FnOnce(&mut jeton_server::Config),
+) -> Served {
+    use jeton_server::service::Clock;
+    let url = format!("sqlite://{}/jeton.db", first._dir.path().display());
+    serve_database(url, tempfile::tempdir().unwrap(), first.clock.now(), adjust).await
+}
+
+async fn serve_database(
+    url: String,
+    dir: tempfile::TempDir,
+    now: i64,
+    adjust: impl FnOnce(&mut jeton_server::Config),
+) -> Served {
+    let mut config = jeton_server::Config::new(url.clone(), "127.0.0.1:0".parse().unwrap());
+    config.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
+    config.max_body_bytes = 64 * 1024;
+    adjust(&mut config);
+    let store = jeton_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(now)));
+    let running = jeton_server::start_with_store(config, store, clock.clone())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(jeton_server::serve_on(listener, running, async move {
+        let _ = stopped.await;
+    }));
+    Served {
+        server: Server {
+            base: format!("http://{addr}"),
+            http: Client::new(),
+            clock,
+            _dir: dir,
+        },
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Served {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.server
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap()
+    }
+
+    /// Shuts the server down and waits until it has stopped.
+    pub async fn shut_down(mut self) -> Result<(), jeton_server::ServeError> {
+        drop(self.stop.take());
+        self.task.await.unwrap()
+    }
+}
+
+impl std::ops::Deref for Served {
+    type Target = Server;
+
+    fn deref(&self) -> &Server {
+        &self.server
+    }
+}
+
+/// An HTTP client whose connections come from `source` (any 127.x.y.z address works on
+/// Linux's loopback), to act as another client address.
+pub fn client_from(source: [u8; 4]) -> Client {
+    Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .unwrap()
+}
+
+/// Like [`spawn_with`], and also answers the service behind the server, so that a test can run
+/// what the background tasks do (the hourly purge of expired revocations) when it chooses.
+pub async fn spawn_with_service(
+    adjust: impl FnOnce(&mut jeton_server::Config),
+) -> (Server, Arc<jeton_server::service::Service>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/jeton.db", dir.path().display());
+    let mut config = jeton_server::Config::new(url.clone(), "127.0.0.1:0".parse().unwrap());
+    config.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
+    config.max_body_bytes = 64 * 1024;
+    adjust(&mut config);
+    let store = jeton_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let clock = Arc::new(TestClock(AtomicI64::new(
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    )));
+    let running = jeton_server::start_with_store(config, store, clock.clone())
+        .await
+        .unwrap();
+    let service = running.service.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = jeton_server::http::app(running.service.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+        drop(running);
+    });
+    let server = Server {
+        base: format!("http://{addr}"),
+        http: Client::new(),
+        clock,
+        _dir: dir,
+    };
+    (server, service)
+}

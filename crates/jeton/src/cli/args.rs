@@ -86,7 +86,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations, then exit.
     Migrate(MigrateArgs),
     /// The commands that talk to a server.

@@ -18,7 +18,7 @@ pub use error::CliError;
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     let Cli { global, command } = cli;
     match command {
-        Command::Serve(args) => crate::serve::serve(args).await.map_err(CliError::Failed),
+        Command::Serve(args) => crate::serve::serve(*args).await.map_err(CliError::Failed),
         Command::Migrate(args) => crate::serve::migrate(args).await.map_err(CliError::Failed),
         Command::Completions(args) => completions::print(args.shell),
         Command::Client(command) => {
