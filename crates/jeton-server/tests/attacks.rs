@@ -557,8 +557,15 @@ async fn malformed_credentials_are_refused_everywhere() {
         ("doubled", format!("{admin}{admin}")),
         ("space inside", format!("{header}. {claims}.{signature}")),
         (
+            // The standard alphabet in place of the URL-safe one; the signature always gets at
+            // least one `+` or `/` (a token without `-` or `_` would otherwise be unchanged).
             "standard base64 alphabet",
-            admin.replace('-', "+").replace('_', "/"),
+            format!(
+                "{}.{}.+/{}",
+                header.replace('-', "+").replace('_', "/"),
+                claims.replace('-', "+").replace('_', "/"),
+                &signature.replace('-', "+").replace('_', "/")[2..]
+            ),
         ),
         ("quoted", format!("\"{admin}\"")),
         (
