@@ -3,15 +3,15 @@
 //! Every page and every action goes through the service layer — the same methods, rules and
 //! audit records as the JSON API — and never touches the store itself. Pages are askama
 //! templates from `templates/`, compiled into the binary; one stylesheet and one small script
-//! are embedded and served with a content hash in their names ([`assets`]). Every action is a
+//! are embedded and served with a content hash in their names (`assets`). Every action is a
 //! plain form `POST` that works without JavaScript; the script only adds copy buttons,
 //! confirmation dialogs and the key dialog.
 //!
 //! - [`session`]: the `auth_token` session cookie, checked by the same verifier as any other
 //!   credential; login, logout, and the [`session::Posted`] extractor that every form handler
 //!   takes, so none can skip the CSRF check ([`csrf`]).
-//! - [`tokens`]: Settings > API Tokens. [`service_users`]: Identity > Service Users.
-//!   [`users`]: users, roles and their token policies. [`audit`]: the event log.
+//! - `tokens`: Settings > API Tokens. `service_users`: Identity > Service Users.
+//!   `users`: users, roles and their token policies. `audit`: the event log.
 //!
 //! What this module must not do: hold a rule of its own (who may do what, how long a token may
 //! live) — it shows what the service answers, errors included, next to the form that caused them.
