@@ -813,7 +813,7 @@ async fn service_users_are_created_rotated_disabled_and_deleted_from_forms() {
     let answer = post(&server, &session, base, &[("name", "etl-pipeline")]).await;
     assert_eq!(answer.status, StatusCode::CONFLICT);
     assert!(
-        answer.body.contains("already exists in this tenant"),
+        answer.body.contains("a service user named") && answer.body.contains("already exists"),
         "{}",
         answer.body
     );

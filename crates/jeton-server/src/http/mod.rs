@@ -221,14 +221,14 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 
 /// Pulls the credential from `Authorization: Bearer`, then `X-API-Key`, then the `auth_token`
 /// cookie. An `Authorization` header of another scheme is not Jeton's and is passed over.
-pub fn credential(parts: &Parts) -> Option<String> {
-    if let Some(token) = bearer(&parts.headers) {
+pub fn credential(headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(token) = bearer(headers) {
         return Some(token);
     }
-    if let Some(value) = parts.headers.get("x-api-key") {
+    if let Some(value) = headers.get("x-api-key") {
         return value.to_str().ok().map(|v| v.trim().to_string());
     }
-    CookieJar::from_headers(&parts.headers)
+    CookieJar::from_headers(headers)
         .get(SESSION_COOKIE)
         .map(|c| c.value().to_string())
 }
@@ -255,7 +255,7 @@ impl FromRequestParts<AppState> for Authenticated {
             .unwrap_or(ClientAddr(None));
         let service = &state.service;
         let now = service.now();
-        let presented = credential(parts).unwrap_or_default();
+        let presented = credential(&parts.headers).unwrap_or_default();
         match service.verifier().verify(&presented, now) {
             Ok(mut actor) => {
                 // A first use of a new key that ended an old key's grace period is recorded

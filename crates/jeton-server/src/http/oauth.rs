@@ -225,10 +225,7 @@ fn caller(
     if let Some(client) = client_credentials(headers, params)? {
         return service.authenticate_client(&client, addr);
     }
-    let mut parts = axum::http::Request::new(());
-    *parts.headers_mut() = headers.clone();
-    let (parts, ()) = parts.into_parts();
-    let presented = credential(&parts).unwrap_or_default();
+    let presented = credential(headers).unwrap_or_default();
     service
         .verifier()
         .verify(&presented, service.now())

@@ -141,9 +141,7 @@ async fn sql_websocket(
         }
     };
     // The credential, to check again before every script.
-    let mut parts = axum::http::Request::new(());
-    *parts.headers_mut() = headers;
-    let presented = credential(&parts.into_parts().0).unwrap_or_default();
+    let presented = credential(&headers).unwrap_or_default();
     let max = state.service.config().max_body_bytes;
     upgrade
         .max_message_size(max)

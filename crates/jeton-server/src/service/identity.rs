@@ -39,7 +39,7 @@ pub struct UpdateUserInput {
 }
 
 /// A name already taken, said in words; other store errors as usual.
-fn named_conflict(err: jeton_store::StoreError, what: &str, name: &str) -> ApiError {
+pub(super) fn named_conflict(err: jeton_store::StoreError, what: &str, name: &str) -> ApiError {
     match err {
         jeton_store::StoreError::Conflict(_) => {
             ApiError::Conflict(format!("a {what} named '{name}' already exists"))
@@ -48,7 +48,7 @@ fn named_conflict(err: jeton_store::StoreError, what: &str, name: &str) -> ApiEr
     }
 }
 
-fn parse_level(text: &str) -> ApiResult<AccessLevel> {
+pub(super) fn parse_level(text: &str) -> ApiResult<AccessLevel> {
     text.parse::<AccessLevel>()
         .map_err(|e| ApiError::Unprocessable(e.to_string()))
 }

@@ -8,6 +8,7 @@ use jeton_core::scope;
 use jeton_core::{AccessLevel, ApiKeyId, Lifetime, Secret, ServiceUserId, TenantId};
 use jeton_store::{ApiKeyRecord, ServiceUserRecord, StoreError};
 
+use super::identity::{named_conflict, parse_level};
 use super::{Service, clip, next_cursor, page_limit, require};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
@@ -62,20 +63,6 @@ pub struct ServiceUserWithKey {
 
 /// Longest description accepted.
 const MAX_DESCRIPTION: usize = 1024;
-
-fn conflict(err: StoreError, name: &str) -> ApiError {
-    match err {
-        StoreError::Conflict(_) => ApiError::Conflict(format!(
-            "a service user named '{name}' already exists in this tenant"
-        )),
-        other => other.into(),
-    }
-}
-
-fn parse_level(text: &str) -> ApiResult<AccessLevel> {
-    text.parse::<AccessLevel>()
-        .map_err(|e| ApiError::Unprocessable(e.to_string()))
-}
 
 fn check_description(text: &str) -> ApiResult<()> {
     if text.chars().count() > MAX_DESCRIPTION {
@@ -266,7 +253,7 @@ impl Service {
         self.store
             .create_service_user(&user, &key_record)
             .await
-            .map_err(|e| conflict(e, name))?;
+            .map_err(|e| named_conflict(e, "service user", name))?;
         self.directory.put_service_user(&user);
         self.directory
             .put_keys(id, std::slice::from_ref(&key_record), now);
@@ -388,7 +375,7 @@ impl Service {
         self.store
             .update_service_user(&user)
             .await
-            .map_err(|e| conflict(e, &name))?;
+            .map_err(|e| named_conflict(e, "service user", &name))?;
         self.directory.put_service_user(&user);
         let action = match input.active {
             Some(false) if changes.len() == 1 => "service_user.disable",

@@ -40,38 +40,7 @@ pub async fn spawn() -> Server {
 
 /// Starts a server whose configuration `adjust` may change first.
 pub async fn spawn_with(adjust: impl FnOnce(&mut jeton_server::Config)) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/jeton.db", dir.path().display());
-    let mut config = jeton_server::Config::new(url.clone(), "127.0.0.1:0".parse().unwrap());
-    config.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
-    config.max_body_bytes = 64 * 1024;
-    adjust(&mut config);
-    let store = jeton_store::open(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let clock = Arc::new(TestClock(AtomicI64::new(
-        time::OffsetDateTime::now_utc().unix_timestamp(),
-    )));
-    let running = jeton_server::start_with_store(config, store, clock.clone())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = jeton_server::http::app(running.service.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-        drop(running);
-    });
-    Server {
-        base: format!("http://{addr}"),
-        http: Client::new(),
-        clock,
-        _dir: dir,
-    }
+    spawn_with_service(adjust).await.0
 }
 
 impl Server {
