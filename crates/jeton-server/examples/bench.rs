@@ -78,6 +78,44 @@ async fn create_tokens(service: &Arc<Service>, label: &str) {
     }
 }
 
+/// Sends the request `make` builds from `connections` keep-alive clients for 5 seconds; answers
+/// requests per second and the p50 and p99 latencies in milliseconds. Every answer must be 2xx.
+async fn http_load<F>(connections: usize, make: F) -> (f64, f64, f64)
+where
+    F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Clone + Send + 'static,
+{
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let make = make.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let response = make(&client).send().await.unwrap();
+                assert!(response.status().is_success());
+                let _ = response.bytes().await;
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    (
+        per_sec(latencies.len() as u64, elapsed),
+        p(0.50).as_secs_f64() * 1000.0,
+        p(0.99).as_secs_f64() * 1000.0,
+    )
+}
+
 #[tokio::main]
 async fn main() {
     let postgres = std::env::args().nth(1);
@@ -194,82 +232,26 @@ async fn main() {
         ("API key", api_key.clone(), 16),
     ] {
         let url = format!("http://{addr}/api/v1/auth/verify");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut tasks = Vec::new();
-        for _ in 0..connections {
-            let url = url.clone();
-            let token = credential.clone();
-            tasks.push(tokio::spawn(async move {
-                let client = reqwest::Client::new();
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    let response = client.get(&url).bearer_auth(&token).send().await.unwrap();
-                    assert!(response.status().is_success());
-                    let _ = response.bytes().await;
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            }));
-        }
-        let started = Instant::now();
-        let mut latencies = Vec::new();
-        for task in tasks {
-            latencies.extend(task.await.unwrap());
-        }
-        let elapsed = started.elapsed();
-        latencies.sort();
-        let p =
-            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        let (rate, p50, p99) = http_load(connections, move |client| {
+            client.get(&url).bearer_auth(&credential)
+        })
+        .await;
         println!(
-            "GET /api/v1/auth/verify over HTTP, {label} ({connections} connections): {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-            per_sec(latencies.len() as u64, elapsed),
-            p(0.50).as_secs_f64() * 1000.0,
-            p(0.99).as_secs_f64() * 1000.0
+            "GET /api/v1/auth/verify over HTTP, {label} ({connections} connections): {rate:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms"
         );
     }
 
     // 2b. POST /oauth/token over HTTP (client credentials as form fields), 16 connections.
-    {
-        let url = format!("http://{addr}/oauth/token");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut tasks = Vec::new();
-        for _ in 0..16 {
-            let url = url.clone();
-            let form = [
-                ("grant_type".to_string(), "client_credentials".to_string()),
-                ("client_id".to_string(), client_id.clone()),
-                ("client_secret".to_string(), api_key.clone()),
-            ];
-            tasks.push(tokio::spawn(async move {
-                let client = reqwest::Client::new();
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    let response = client.post(&url).form(&form).send().await.unwrap();
-                    assert!(response.status().is_success());
-                    let _ = response.bytes().await;
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            }));
-        }
-        let started = Instant::now();
-        let mut latencies = Vec::new();
-        for task in tasks {
-            latencies.extend(task.await.unwrap());
-        }
-        let elapsed = started.elapsed();
-        latencies.sort();
-        let p =
-            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-        println!(
-            "POST /oauth/token client credentials over HTTP (16 connections): {:.0} tokens/s, p50 {:.2} ms, p99 {:.2} ms",
-            per_sec(latencies.len() as u64, elapsed),
-            p(0.50).as_secs_f64() * 1000.0,
-            p(0.99).as_secs_f64() * 1000.0
-        );
-    }
+    let url = format!("http://{addr}/oauth/token");
+    let form = [
+        ("grant_type".to_string(), "client_credentials".to_string()),
+        ("client_id".to_string(), client_id.clone()),
+        ("client_secret".to_string(), api_key.clone()),
+    ];
+    let (rate, p50, p99) = http_load(16, move |client| client.post(&url).form(&form)).await;
+    println!(
+        "POST /oauth/token client credentials over HTTP (16 connections): {rate:.0} tokens/s, p50 {p50:.2} ms, p99 {p99:.2} ms"
+    );
 
     // 3. API tokens created per second, each durable before it is returned.
     create_tokens(&service, "SQLite").await;
