@@ -848,3 +848,60 @@ pub struct Health {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
 }
+
+/// A JWT signing key (`GET /api/v1/signing-keys`, root only). Never the private key.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SigningKey {
+    /// Key id (the `kid` of the JWT header and the JWKS).
+    pub kid: String,
+    /// JOSE algorithm (`EdDSA`).
+    pub algorithm: String,
+    /// `signing` (signs new tokens), `verifying` (retired; still in the JWKS while tokens it
+    /// signed may live) or `expired` (no token it signed can still be valid).
+    pub status: String,
+    /// Creation time.
+    pub created_at: String,
+    /// When it stopped signing.
+    pub retired_at: Option<String>,
+    /// Until when a retired key stays in the JWKS.
+    pub published_until: Option<String>,
+}
+
+/// One row of the change feed: something that verification caches must reload or drop.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Change {
+    /// Position in the feed.
+    pub seq: i64,
+    /// `user`, `service_user` (id: the principal), `api_keys` (id: the service user whose keys
+    /// changed), `revocation` (id: the token revoked or deleted), `tenant`, `signing_key`
+    /// (id: the `kid`; fetch the JWKS again).
+    pub entity: String,
+    /// Which one.
+    pub id: String,
+}
+
+/// `GET /api/v1/changes`: changes after a position.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ChangePage {
+    /// The changes, in order.
+    pub changes: Vec<Change>,
+    /// The position to ask from next (`after=`).
+    pub next: i64,
+    /// True when the position asked from is older than the feed keeps (24 h): changes may have
+    /// been missed, so drop every cached verification and continue from `next`.
+    pub reset: bool,
+}
+
+/// Query of `GET /api/v1/changes`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+pub struct ChangeQuery {
+    /// Changes after this position (a `next` from an earlier answer). Without it, the answer
+    /// is the current position and no changes: where a new follower starts.
+    pub after: Option<i64>,
+    /// Seconds to wait for a change when there is none yet (long polling; 0 to 60, default 0).
+    pub wait: Option<u64>,
+}

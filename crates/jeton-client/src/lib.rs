@@ -427,6 +427,33 @@ impl Client {
             .await
     }
 
+    // --- signing keys and the change feed -----------------------------------------------------
+
+    /// `GET /api/v1/signing-keys` (root).
+    pub async fn list_signing_keys(&self) -> Result<Vec<jeton_api::SigningKey>, ClientError> {
+        self.get(&api(&["signing-keys"])).await
+    }
+
+    /// `POST /api/v1/signing-keys/rotate` (root): the new signing key.
+    pub async fn rotate_signing_key(&self) -> Result<jeton_api::SigningKey, ClientError> {
+        self.send(Method::POST, &api(&["signing-keys", "rotate"]))
+            .await
+    }
+
+    /// `GET /api/v1/changes` (root access level): changes after `after`, waiting up to `wait`
+    /// seconds for one.
+    pub async fn changes(
+        &self,
+        after: Option<i64>,
+        wait: u64,
+    ) -> Result<jeton_api::ChangePage, ClientError> {
+        let query = jeton_api::ChangeQuery {
+            after,
+            wait: Some(wait),
+        };
+        self.get_query(&api(&["changes"]), &query).await
+    }
+
     // --- tenants ----------------------------------------------------------------------------
 
     /// `GET /api/v1/tenants`: one page of tenants.

@@ -108,6 +108,10 @@ pub fn path_detail(path: &str) -> String {
         .collect()
 }
 
+/// How many times (one second apart) the writer tries a batch while the database is
+/// unreachable: an hour.
+const MAX_RETRIES: u32 = 3600;
+
 /// The audit log.
 #[derive(Clone)]
 pub struct AuditLog {
@@ -123,8 +127,22 @@ impl AuditLog {
         let task = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
-                if let Err(err) = writer_store.append_audit(&batch).await {
-                    tracing::error!(error = %err, count = batch.len(), "could not write audit events");
+                // While the database is unreachable the batch is kept and tried again every
+                // second; meanwhile new events wait in the bounded queue.
+                let mut failures = 0u32;
+                while let Err(err) = writer_store.append_audit(&batch).await {
+                    failures += 1;
+                    let retry = matches!(err, jeton_store::StoreError::Unavailable(_))
+                        && !rx.is_closed()
+                        && failures < MAX_RETRIES;
+                    if !retry {
+                        tracing::error!(error = %err, count = batch.len(), "could not write audit events");
+                        break;
+                    }
+                    if failures == 1 {
+                        tracing::warn!(error = %err, count = batch.len(), "cannot write audit events yet; retrying every second");
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
                 batch.clear();
             }

@@ -48,6 +48,10 @@ pub struct Config {
     /// Gateway mode: every request outside Jeton's own paths is authenticated and forwarded
     /// to this base URL.
     pub upstream: Option<String>,
+    /// How often the change feed is read even without a signal: the bound on how long a
+    /// change made through another instance can go unnoticed if its signal was lost (or, on
+    /// SQLite, where there is no signal).
+    pub change_poll_interval: Duration,
 }
 
 impl Config {
@@ -71,6 +75,23 @@ impl Config {
             api_key_prefix: jeton_core::apikey::DEFAULT_PREFIX.to_string(),
             oauth_token_lifetime: Lifetime::hours(1),
             upstream: None,
+            change_poll_interval: Duration::from_millis(500),
         }
+    }
+}
+
+impl Config {
+    /// The longest any token this server issues may live, in seconds: how long a retired
+    /// signing key stays published.
+    pub fn longest_token_secs(&self) -> i64 {
+        [
+            self.policy.max_lifetime,
+            self.session_lifetime,
+            self.oauth_token_lifetime,
+        ]
+        .iter()
+        .map(|lifetime| lifetime.as_secs_i64())
+        .max()
+        .unwrap_or(0)
     }
 }

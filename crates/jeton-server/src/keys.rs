@@ -82,6 +82,22 @@ fn kid_for(public_key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(digest)[..16].to_string()
 }
 
+/// The keys to publish at `now`: those still signing, and those retired less than
+/// `longest_token_secs` ago (a token they signed may still be live). Newest first, as given.
+pub fn published(
+    records: Vec<SigningKeyRecord>,
+    now: i64,
+    longest_token_secs: i64,
+) -> Vec<SigningKeyRecord> {
+    records
+        .into_iter()
+        .filter(|k| {
+            k.retired_at
+                .is_none_or(|retired| retired.saturating_add(longest_token_secs) > now)
+        })
+        .collect()
+}
+
 /// Generates a new Ed25519 key record from 32 random bytes.
 pub fn generate_key(seed: [u8; 32], now: i64) -> Result<SigningKeyRecord, ApiError> {
     let signing = SigningKey::from_bytes(&seed);
@@ -106,15 +122,16 @@ impl KeyRing {
         issuer: &str,
         audience: &str,
         now: i64,
+        longest_token_secs: i64,
     ) -> Result<Self, ApiError> {
-        let mut records = store.list_signing_keys().await?;
+        let mut records = published(store.list_signing_keys().await?, now, longest_token_secs);
         if !records.iter().any(|k| k.retired_at.is_none()) {
             let mut seed = [0u8; 32];
             rand::fill(&mut seed);
             let record = generate_key(seed, now)?;
             store.insert_signing_key(&record).await?;
             tracing::info!(kid = %record.kid, "generated a new signing key");
-            records = store.list_signing_keys().await?;
+            records = published(store.list_signing_keys().await?, now, longest_token_secs);
         }
         Self::from_records(&records, issuer, audience)
     }
@@ -128,7 +145,9 @@ impl KeyRing {
         let active = records
             .iter()
             .filter(|k| k.retired_at.is_none() && k.algorithm == "EdDSA")
-            .max_by_key(|k| k.created_at)
+            // Ties (two instances that started together on an empty database each made one)
+            // are broken the same way everywhere.
+            .max_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)))
             .ok_or_else(|| ApiError::Internal("no active signing key".to_string()))?;
         let mut verifiers = HashMap::new();
         let mut jwks_keys = Vec::new();

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod config;
 pub mod directory;
 pub mod error;
+pub mod feed;
 pub mod http;
 pub mod keys;
 mod listen;
@@ -72,6 +73,9 @@ pub struct Running {
     pub service: Arc<Service>,
     audit_task: tokio::task::JoinHandle<()>,
     maintenance: tokio::task::JoinHandle<()>,
+    follower: tokio::task::JoinHandle<()>,
+    /// Stops listening for change signals when dropped.
+    _change_watch: Option<jeton_store::ChangeWatch>,
 }
 
 /// Opens the store, migrates it, bootstraps a new database, loads keys and the directory, and
@@ -79,6 +83,13 @@ pub struct Running {
 pub async fn start(config: Config) -> Result<Running, ServeError> {
     let store = jeton_store::open(&config.database_url).await?;
     store.migrate().await?;
+    if store.backend() == "postgres" && config.issuer == format!("http://{}", config.listen) {
+        tracing::warn!(
+            issuer = %config.issuer,
+            "the issuer is this instance's own address: instances that share a database must \
+             share the issuer (set --issuer to the public URL), or they refuse each other's tokens"
+        );
+    }
     start_with_store(config, store, Arc::new(SystemClock)).await
 }
 
@@ -90,7 +101,16 @@ pub async fn start_with_store(
 ) -> Result<Running, ServeError> {
     let now = clock.now();
     bootstrap(store.as_ref(), &config, now).await?;
-    let keys = KeyRing::load(store.as_ref(), &config.issuer, &config.audience, now).await?;
+    let keys = KeyRing::load(
+        store.as_ref(),
+        &config.issuer,
+        &config.audience,
+        now,
+        config.longest_token_secs(),
+    )
+    .await?;
+    // Read before the directory is loaded: rows written while it loads are applied again.
+    let latest_change = store.latest_change().await?;
     let directory = Arc::new(Directory::load(store.as_ref(), now).await?);
     let hasher = key_hasher(store.as_ref()).await?;
     let verifier = Arc::new(Verifier::new(
@@ -109,11 +129,22 @@ pub async fn start_with_store(
         audit,
         clock,
     ));
+    let change_watch = service
+        .store()
+        .watch_changes(service.feed().waker())
+        .await?;
+    let follower = tokio::spawn(feed::follow(
+        Arc::downgrade(&service),
+        service.feed().clone(),
+        feed::Position::at_start(latest_change),
+    ));
     let maintenance = tokio::spawn(maintain(Arc::downgrade(&service), config));
     Ok(Running {
         service,
         audit_task,
         maintenance,
+        follower,
+        _change_watch: change_watch,
     })
 }
 
@@ -129,6 +160,9 @@ async fn key_hasher(store: &dyn Store) -> Result<KeyHasher, ServeError> {
     let secret = store.init_setting(KEY_SECRET_SETTING, &fresh).await?;
     Ok(KeyHasher::new(secret.as_bytes()))
 }
+
+/// How long rows stay in the change feed. An HTTP feed client further behind starts over.
+pub const CHANGE_RETENTION_SECS: i64 = 24 * 3600;
 
 /// Periodic work: write last-use times, forget revocations of expired tokens, and record any
 /// grace-period end a request path did not record itself.
@@ -151,6 +185,10 @@ async fn maintain(service: std::sync::Weak<Service>, config: Arc<Config>) {
                     tracing::warn!(error = %err, "could not purge expired revocations");
                 }
                 service.directory().purge_revocations(now);
+                let day_ago_ms = now.saturating_sub(CHANGE_RETENTION_SECS).saturating_mul(1000);
+                if let Err(err) = service.store().prune_changes(day_ago_ms).await {
+                    tracing::warn!(error = %err, "could not prune the change feed");
+                }
             }
         }
     }
@@ -160,6 +198,7 @@ impl Running {
     /// Writes what is pending (last-use times, queued audit events) and stops the tasks.
     pub async fn shutdown(self) {
         self.maintenance.abort();
+        self.follower.abort();
         self.service
             .verifier()
             .flush_last_used(self.service.store().as_ref())

@@ -223,6 +223,96 @@ impl std::fmt::Debug for SigningKeyRecord {
     }
 }
 
+/// What kind of object a [`ChangeRecord`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeEntity {
+    /// A user (id: the user).
+    User,
+    /// A service user (id: the service user).
+    ServiceUser,
+    /// The API keys of a service user (id: the service user).
+    ApiKeys,
+    /// A token revocation or deletion (id: the token).
+    Revocation,
+    /// A tenant (id: the tenant).
+    Tenant,
+    /// A signing key (id: its `kid`).
+    SigningKey,
+}
+
+impl ChangeEntity {
+    /// The spelling in the `changes` table and on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChangeEntity::User => "user",
+            ChangeEntity::ServiceUser => "service_user",
+            ChangeEntity::ApiKeys => "api_keys",
+            ChangeEntity::Revocation => "revocation",
+            ChangeEntity::Tenant => "tenant",
+            ChangeEntity::SigningKey => "signing_key",
+        }
+    }
+
+    /// Parses [`ChangeEntity::as_str`]'s spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "user" => ChangeEntity::User,
+            "service_user" => ChangeEntity::ServiceUser,
+            "api_keys" => ChangeEntity::ApiKeys,
+            "revocation" => ChangeEntity::Revocation,
+            "tenant" => ChangeEntity::Tenant,
+            "signing_key" => ChangeEntity::SigningKey,
+            _ => return None,
+        })
+    }
+}
+
+/// One row of the change feed: something verification must reload. Written by database
+/// triggers in the transaction of the change itself, so a committed change always has its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRecord {
+    /// Position in the feed (increasing in the order rows were written; a row can become
+    /// visible after a later one when transactions commit out of order, and a rolled-back
+    /// transaction leaves a gap).
+    pub seq: i64,
+    /// What changed.
+    pub entity: ChangeEntity,
+    /// Which one (see [`ChangeEntity`]).
+    pub entity_id: String,
+    /// When, by the database's clock, in milliseconds since the Unix epoch.
+    pub at_ms: i64,
+}
+
+/// Connections of a store's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+/// A running subscription to change signals (PostgreSQL `LISTEN`); dropping it stops listening.
+#[derive(Debug)]
+pub struct ChangeWatch {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ChangeWatch {
+    /// Wraps the task that listens.
+    pub fn new(task: tokio::task::JoinHandle<()>) -> Self {
+        Self { task }
+    }
+}
+
+impl Drop for ChangeWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// One audit event. Append-only: the store has no way to change or delete one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
@@ -474,6 +564,32 @@ pub trait Store: Send + Sync + 'static {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Marks a key as no longer signing.
     async fn retire_signing_key(&self, kid: &str, at: i64) -> StoreResult<()>;
+    /// Makes `key` the signer: in one transaction, retires every key still signing (at the new
+    /// key's creation time) and stores the new one.
+    async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+
+    // ---- change feed ----
+    /// The highest `seq` in the change feed (0 when empty).
+    async fn latest_change(&self) -> StoreResult<i64>;
+    /// The lowest `seq` still in the change feed, if any.
+    async fn oldest_change(&self) -> StoreResult<Option<i64>>;
+    /// Feed rows with `seq > after`, in `seq` order, at most `limit`.
+    async fn changes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<ChangeRecord>>;
+    /// Deletes feed rows written before `before_ms`, keeping the newest row (so that `seq`
+    /// never restarts). Returns how many were deleted.
+    async fn prune_changes(&self, before_ms: i64) -> StoreResult<u64>;
+    /// The revocation of a token, if one is recorded.
+    async fn get_revocation(&self, token: TokenId) -> StoreResult<Option<Revocation>>;
+    /// Starts waking `wake` whenever another connection commits a change (PostgreSQL `LISTEN`),
+    /// and also whenever the listening connection is lost and re-made (signals may have been
+    /// missed). `None` where the backend has no such signal (SQLite): then only polling finds
+    /// changes.
+    async fn watch_changes(
+        &self,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> StoreResult<Option<ChangeWatch>>;
+    /// Connections of the pool, for metrics.
+    fn pool_status(&self) -> PoolStatus;
 
     // ---- audit ----
     /// Appends events (one transaction); returns nothing, ids are assigned by the store.

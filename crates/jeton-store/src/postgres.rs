@@ -23,6 +23,11 @@ pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
         "service_users",
         include_str!("../migrations/postgres/0002_service_users.sql"),
     ),
+    (
+        3,
+        "changes",
+        include_str!("../migrations/postgres/0003_changes.sql"),
+    ),
 ];
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| sql::migrator(MIGRATIONS));
@@ -112,4 +117,44 @@ sql::sql_store! {
     // active token of the name; locking the owner's row first makes the second wait and then
     // see the first. NO KEY UPDATE does not block foreign-key checks on the row.
     lock_owner: Some("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE"),
+    watch: listen,
+}
+
+/// The channel the change triggers signal on (see `migrations/postgres/0003_changes.sql`).
+const CHANGE_CHANNEL: &str = "jeton_changes";
+
+/// `LISTEN jeton_changes` on a connection of its own, waking `wake` at every signal, and also
+/// when the connection was lost (signals sent meanwhile are gone: the follower must look). The
+/// listener makes its connection again, and `LISTEN`s again, by itself; while the database is
+/// down it retries every second.
+async fn listen(
+    pool: &PgPool,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+) -> StoreResult<Option<crate::ChangeWatch>> {
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool)
+        .await
+        .map_err(|err| sql::db_error(err, "listener", is_transient))?;
+    listener
+        .listen(CHANGE_CHANNEL)
+        .await
+        .map_err(|err| sql::db_error(err, "listener", is_transient))?;
+    let pool = pool.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => wake.notify_one(),
+                // Lost and made again: whatever was signalled in between is unknown.
+                Ok(None) => wake.notify_one(),
+                Err(err) => {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tracing::debug!(error = %err, "change listener has no connection; retrying");
+                    wake.notify_one();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(Some(crate::ChangeWatch::new(task)))
 }

@@ -204,7 +204,9 @@ pub(crate) use {
 /// - `transient`: `fn(&dyn DatabaseError) -> bool`, true for errors that mean "try again later";
 /// - `lock_owner`: `Option<&'static str>`, a statement taking `$1` (a user id) that locks the
 ///   owner's row inside the token-insert transaction, for databases where one
-///   `INSERT … WHERE NOT EXISTS` does not serialise concurrent inserts by itself.
+///   `INSERT … WHERE NOT EXISTS` does not serialise concurrent inserts by itself;
+/// - `watch`: `async fn(&Pool<db>, Arc<Notify>) -> StoreResult<Option<ChangeWatch>>`, the
+///   backend's change signal (see `Store::watch_changes`).
 macro_rules! sql_store {
     (
         store: $store:ident,
@@ -212,7 +214,8 @@ macro_rules! sql_store {
         backend: $backend:literal,
         migrate: $migrate:ident,
         transient: $transient:ident,
-        lock_owner: $lock_owner:expr $(,)?
+        lock_owner: $lock_owner:expr,
+        watch: $watch:ident $(,)?
     ) => {
         mod store_impl {
             use std::collections::BTreeMap;
@@ -228,9 +231,9 @@ macro_rules! sql_store {
                 split_scopes, tenant_columns, token_columns, user_columns,
             };
             use crate::{
-                ApiKeyRecord, AuditFilter, AuditRecord, Revocation, RoleRecord,
-                ServiceUserRecord, SigningKeyRecord, Store, StoreError, StoreResult,
-                TenantRecord, TokenFilter, TokenRecord, UserRecord,
+                ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, ChangeRecord, ChangeWatch,
+                PoolStatus, Revocation, RoleRecord, ServiceUserRecord, SigningKeyRecord, Store,
+                StoreError, StoreResult, TenantRecord, TokenFilter, TokenRecord, UserRecord,
             };
 
             type Db = $db;
@@ -1376,6 +1379,120 @@ macro_rules! sql_store {
                             .await
                             .map_err(fail)?;
                     found(result)
+                }
+
+                async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                        .bind(key.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                    sqlx::query(concat!(
+                        "INSERT INTO signing_keys (",
+                        signing_key_columns!(),
+                        ") ",
+                        "VALUES ($1, $2, $3, $4, $5, $6)"
+                    ))
+                    .bind(&key.kid)
+                    .bind(&key.algorithm)
+                    .bind(&key.private_key)
+                    .bind(&key.public_key)
+                    .bind(key.created_at)
+                    .bind(key.retired_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|err| conflict(err, "signing key"))?;
+                    tx.commit().await.map_err(fail)
+                }
+
+                // ---- change feed ----
+
+                async fn latest_change(&self) -> StoreResult<i64> {
+                    let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM changes")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                    Ok(latest.unwrap_or(0))
+                }
+
+                async fn oldest_change(&self) -> StoreResult<Option<i64>> {
+                    sqlx::query_scalar("SELECT MIN(seq) FROM changes")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(fail)
+                }
+
+                async fn changes_after(
+                    &self,
+                    after: i64,
+                    limit: u32,
+                ) -> StoreResult<Vec<ChangeRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT seq, entity, entity_id, at_ms FROM changes WHERE seq > $1 \
+                             ORDER BY seq LIMIT $2",
+                    )
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    rows.iter()
+                        .map(|row| {
+                            let entity: String = get(row, "entity")?;
+                            Ok(ChangeRecord {
+                                seq: get(row, "seq")?,
+                                entity: ChangeEntity::parse(&entity).ok_or_else(|| {
+                                    StoreError::Internal(format!(
+                                        "unknown entity '{entity}' in the change feed"
+                                    ))
+                                })?,
+                                entity_id: get(row, "entity_id")?,
+                                at_ms: get(row, "at_ms")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn prune_changes(&self, before_ms: i64) -> StoreResult<u64> {
+                    let result = sqlx::query(
+                        "DELETE FROM changes WHERE at_ms < $1 \
+                             AND seq < (SELECT MAX(seq) FROM changes)",
+                    )
+                    .bind(before_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    Ok(result.rows_affected())
+                }
+
+                async fn get_revocation(&self, token: TokenId) -> StoreResult<Option<Revocation>> {
+                    let expires_at: Option<i64> = sqlx::query_scalar(
+                        "SELECT expires_at FROM revocations WHERE token_id = $1",
+                    )
+                    .bind(token.to_string())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    Ok(expires_at.map(|expires_at| Revocation {
+                        token_id: token,
+                        expires_at,
+                    }))
+                }
+
+                async fn watch_changes(
+                    &self,
+                    wake: std::sync::Arc<tokio::sync::Notify>,
+                ) -> StoreResult<Option<ChangeWatch>> {
+                    super::$watch(&self.pool, wake).await
+                }
+
+                fn pool_status(&self) -> PoolStatus {
+                    PoolStatus {
+                        size: self.pool.size(),
+                        idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                        max: self.pool.options().get_max_connections(),
+                    }
                 }
 
                 // ---- audit ----

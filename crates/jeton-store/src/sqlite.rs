@@ -29,6 +29,11 @@ pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
         "service_users",
         include_str!("../migrations/sqlite/0002_service_users.sql"),
     ),
+    (
+        3,
+        "changes",
+        include_str!("../migrations/sqlite/0003_changes.sql"),
+    ),
 ];
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| sql::migrator(MIGRATIONS));
@@ -159,6 +164,15 @@ sql::sql_store! {
     // SQLite runs one write statement at a time: the single INSERT … WHERE NOT EXISTS is
     // serialised by itself.
     lock_owner: None,
+    watch: no_signal,
+}
+
+/// SQLite has no change signal; instances on one file find changes by polling.
+async fn no_signal(
+    _pool: &SqlitePool,
+    _wake: std::sync::Arc<tokio::sync::Notify>,
+) -> StoreResult<Option<crate::ChangeWatch>> {
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod gateway;
+mod keys;
 mod oauth;
 mod ops;
 mod roles;
@@ -104,6 +105,7 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(roles::router())
         .merge(tenants::router())
         .merge(audit::router())
+        .merge(keys::router())
         .merge(ops::router())
         .split_for_parts();
     common_responses(&mut openapi);

@@ -34,9 +34,11 @@ async fn healthz() -> Json<api::Health> {
     ))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<api::Health>) {
     let store = state.service.store();
-    let (status, text) = match store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    // Bounded: a database that does not answer must not hold the probe past its own timeout.
+    let ping = tokio::time::timeout(std::time::Duration::from_secs(2), store.ping()).await;
+    let (status, text) = match ping {
+        Ok(Ok(())) => (StatusCode::OK, "ok"),
+        Ok(Err(_)) | Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
     };
     (
         status,

@@ -3,6 +3,7 @@
 //! neither has rules of its own.
 
 mod identity;
+pub mod keys;
 pub mod oauth;
 mod service_users;
 mod tokens;
@@ -61,6 +62,7 @@ pub struct Service {
     pub(crate) audit: AuditLog,
     pub(crate) throttle: Throttle,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) feed: Arc<crate::feed::Feed>,
 }
 
 impl Service {
@@ -77,6 +79,7 @@ impl Service {
             config.login_attempts,
             i64::try_from(config.login_window.as_secs()).unwrap_or(60),
         );
+        let feed = Arc::new(crate::feed::Feed::new(config.change_poll_interval));
         Self {
             store,
             config,
@@ -85,7 +88,13 @@ impl Service {
             audit,
             throttle,
             clock,
+            feed,
         }
+    }
+
+    /// The change feed this instance follows.
+    pub fn feed(&self) -> &Arc<crate::feed::Feed> {
+        &self.feed
     }
 
     /// The store (for readiness checks).

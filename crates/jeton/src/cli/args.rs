@@ -123,6 +123,16 @@ pub enum ClientCommand {
     /// Manage tenants (root).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// List and rotate the server's JWT signing keys (root).
+    #[command(
+        subcommand,
+        long_about = "List and rotate the server's JWT signing keys (root).\n\n\
+            `rotate` makes a new Ed25519 key the signer on every instance within a second. The \
+            old key stays in /.well-known/jwks.json, and tokens it signed keep verifying, until \
+            the longest-lived token it may have signed has expired; then it is dropped.",
+        after_help = "Examples:\n  jeton keys list\n  jeton keys rotate"
+    )]
+    Keys(KeysCommand),
     /// Manage service users and their API keys (administrators).
     #[command(
         subcommand,
@@ -557,6 +567,17 @@ pub enum TenantCommand {
     /// Delete a tenant.
     #[command(after_help = "Example:\n  jeton tenant delete acme")]
     Delete(TenantArg),
+}
+
+/// Signing-key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys: the one that signs, and retired ones still published.
+    #[command(after_help = "Example:\n  jeton keys list")]
+    List,
+    /// Make a new key the signer; the old one keeps verifying the tokens it signed.
+    #[command(after_help = "Example:\n  jeton keys rotate")]
+    Rotate,
 }
 
 /// A tenant, by name (or id).

@@ -9,7 +9,8 @@ pub mod error;
 
 use args::{Cli, ClientCommand, Command, TokenCommand};
 use commands::{
-    audit, auth, completions, policies, roles, service_users, shell, sql, tenants, tokens, users,
+    audit, auth, completions, keys, policies, roles, service_users, shell, sql, tenants, tokens,
+    users,
 };
 use context::Context;
 pub use error::CliError;
@@ -60,6 +61,7 @@ async fn run_client(ctx: &mut Context, command: ClientCommand) -> Result<(), Cli
         ClientCommand::Role(command) => roles::run(ctx, command).await,
         ClientCommand::Policy(command) => policies::run(ctx, command).await,
         ClientCommand::Tenant(command) => tenants::run(ctx, command).await,
+        ClientCommand::Keys(command) => keys::run(ctx, command).await,
         ClientCommand::ServiceUser(command) => service_users::run(ctx, command).await,
         ClientCommand::CreateServiceUser(args) => {
             service_users::create(ctx, args, tokens::Wording::Seed).await

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod completions;
+pub mod keys;
 pub mod policies;
 pub mod roles;
 pub mod service_users;

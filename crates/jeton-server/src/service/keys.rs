@@ -1,0 +1,119 @@
+//! Signing-key rotation and the change feed as the API offers them (root only).
+
+use jeton_store::{ChangeRecord, SigningKeyRecord};
+
+use super::Service;
+use crate::audit::Event;
+use crate::error::{ApiError, ApiResult};
+use crate::verify::Actor;
+
+/// Most changes one feed request returns.
+pub const MAX_CHANGES_PER_PAGE: u32 = 1000;
+
+/// A page of the change feed.
+#[derive(Debug)]
+pub struct ChangePage {
+    /// The rows.
+    pub changes: Vec<ChangeRecord>,
+    /// Where to continue.
+    pub next: i64,
+    /// The position asked from was pruned already.
+    pub reset: bool,
+}
+
+impl Service {
+    fn require_root_admin(actor: &Actor, what: &str) -> ApiResult<()> {
+        if actor.subject().is_root() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("only root users may {what}")))
+        }
+    }
+
+    /// Every signing key, newest first, with whether it signs, still verifies, or expired.
+    pub async fn list_signing_keys(&self, actor: &Actor) -> ApiResult<Vec<SigningKeyRecord>> {
+        Self::require_root_admin(actor, "manage signing keys")?;
+        Ok(self.store.list_signing_keys().await?)
+    }
+
+    /// Makes a new key the signer on every instance; the old one stays published while tokens
+    /// it signed may live.
+    pub async fn rotate_signing_key(&self, actor: &Actor) -> ApiResult<SigningKeyRecord> {
+        Self::require_root_admin(actor, "manage signing keys")?;
+        let mut seed = [0u8; 32];
+        rand::fill(&mut seed);
+        let now = self.now();
+        let record = crate::keys::generate_key(seed, now)?;
+        self.store.rotate_signing_key(&record).await?;
+        self.reload_signing_keys().await?;
+        self.audit
+            .write(Event::new("signing_key.rotate", now).actor(actor).target(
+                "signing_key",
+                &record.kid,
+                &record.kid,
+            ))
+            .await;
+        Ok(record)
+    }
+
+    /// Until when a key stays in the JWKS (`None` while it signs).
+    pub fn published_until(&self, key: &SigningKeyRecord) -> Option<i64> {
+        key.retired_at
+            .map(|retired| retired.saturating_add(self.config.longest_token_secs()))
+    }
+
+    /// Changes after `after`, up to the settled mark; waits up to `wait` for one when there is
+    /// none. Without `after`, answers at once with the current position. Root access level
+    /// (the `admin` scope is not needed: a resource server's service user can be narrowed).
+    pub async fn changes(
+        &self,
+        actor: &Actor,
+        after: Option<i64>,
+        wait: std::time::Duration,
+    ) -> ApiResult<ChangePage> {
+        if actor.principal.access != jeton_core::AccessLevel::Root {
+            return Err(ApiError::Forbidden(
+                "the change feed is for root users and root service users".into(),
+            ));
+        }
+        let settled = self.feed.settled();
+        let Some(after) = after else {
+            return Ok(ChangePage {
+                changes: Vec::new(),
+                next: settled,
+                reset: false,
+            });
+        };
+        if after < 0 {
+            return Err(ApiError::BadRequest("after must be 0 or more".into()));
+        }
+        let reset = match self.store.oldest_change().await? {
+            Some(oldest) => after < oldest - 1,
+            None => false,
+        };
+        let settled = if settled <= after && !reset {
+            self.feed.wait_past(after, wait).await
+        } else {
+            settled
+        };
+        let from = if reset { settled } else { after };
+        let mut changes = if settled > from {
+            self.store.changes_after(from, MAX_CHANGES_PER_PAGE).await?
+        } else {
+            Vec::new()
+        };
+        let full = changes.len() == MAX_CHANGES_PER_PAGE as usize;
+        changes.retain(|c| c.seq <= settled);
+        let next = match changes.last() {
+            // A full page below the mark: more may follow.
+            Some(last) if full && changes.len() == MAX_CHANGES_PER_PAGE as usize => last.seq,
+            // Everything up to the mark was returned (a missing row was rolled back).
+            _ => settled.max(from),
+        };
+        Ok(ChangePage {
+            changes,
+            next,
+            reset,
+        })
+    }
+}
