@@ -516,6 +516,9 @@ fn http_table() -> Vec<Row> {
         r(DELETE, "/api/v1/tenants/{tenant}",                             Tenant(Dflt),   "",                                                [401, 403, 403, 403, 403, 403, 422]),
         r(DELETE, "/api/v1/tenants/{tenant}",                             Tenant(Fresh),  "",                                                [401, 403, 403, 403, 403, 403, 204]),
         r(DELETE, "/api/v1/tenants/{tenant}",                             Tenant(Nowhere),"",                                                [401, 403, 403, 403, 403, 403, 404]),
+        r(GET,    "/api/v1/signing-keys",                                 Nothing,        "",                                                [401, 403, 403, 403, 403, 403, 200]),
+        r(POST,   "/api/v1/signing-keys/rotate",                          Nothing,        "",                                                [401, 403, 403, 403, 403, 403, 201]),
+        r(GET,    "/api/v1/changes",                                      Nothing,        "",                                                [401, 403, 403, 403, 403, 403, 200]),
 
         // Audit.
         r(GET,    "/api/v1/audit",                                        Nothing,        "",                                                [401, 403, 200, 200, 403, 200, 200]),
