@@ -14,8 +14,9 @@ use jeton_core::{
 use jeton_store::postgres::PgStore;
 use jeton_store::sqlite::SqliteStore;
 use jeton_store::{
-    ApiKeyRecord, AuditFilter, AuditRecord, Revocation, RoleRecord, ServiceUserRecord,
-    SigningKeyRecord, Store, StoreError, TenantRecord, TokenFilter, TokenRecord, UserRecord,
+    ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, Revocation, RoleRecord,
+    ServiceUserRecord, SigningKeyRecord, Store, StoreError, TenantRecord, TokenFilter, TokenRecord,
+    UserRecord,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -177,6 +178,7 @@ contract! {
     api_key_rotation => |s, _| Box::pin(check_api_key_rotation(s)),
     service_user_cascades => |s, _| Box::pin(check_service_user_cascades(s)),
     record_revocation => |s, _| Box::pin(check_record_revocation(s)),
+    change_feed => |s, _| Box::pin(check_change_feed(s)),
     corrupt_rows_are_internal_errors => |s, url| {
         Box::pin(check_corrupt_rows_are_internal_errors(s, url))
     },
@@ -1831,4 +1833,74 @@ async fn check_record_revocation(store: &dyn Store) {
     store.record_revocation(revocation, NOW + 5).await.unwrap();
     assert_eq!(store.list_revocations(NOW).await.unwrap(), vec![revocation]);
     assert_eq!(store.list_revocations(NOW + 3_600).await.unwrap(), vec![]);
+}
+
+/// Every write that verification follows leaves a feed row in its own transaction; other
+/// writes (last-use times, token comments) do not.
+async fn check_change_feed(store: &dyn Store) {
+    let start = store.latest_change().await.unwrap();
+    let (t, mut u) = seed(store, "feedco", "fiona").await;
+    let seen = |rows: &[jeton_store::ChangeRecord]| {
+        rows.iter()
+            .map(|r| (r.entity, r.entity_id.clone()))
+            .collect::<Vec<_>>()
+    };
+    let rows = store.changes_after(start, 100).await.unwrap();
+    assert_eq!(
+        seen(&rows),
+        vec![
+            (ChangeEntity::Tenant, t.id.to_string()),
+            (ChangeEntity::User, u.id.to_string()),
+        ]
+    );
+    assert!(rows.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(rows.iter().all(|r| r.at_ms > 1_600_000_000_000), "{rows:?}");
+    let mark = store.latest_change().await.unwrap();
+    assert_eq!(mark, rows.last().unwrap().seq);
+
+    // Not followed: a token's creation, comment and use.
+    let tok = token(&u, "ci");
+    store.insert_token(&tok, NOW).await.unwrap();
+    store.set_token_comment(tok.id, "nightly").await.unwrap();
+    store.touch_tokens(&[(tok.id, NOW + 5)]).await.unwrap();
+    assert_eq!(store.changes_after(mark, 100).await.unwrap(), vec![]);
+
+    // Followed: a revocation, a deactivation, a signing key.
+    store
+        .revoke_token(tok.id, Some(u.id), NOW + 10)
+        .await
+        .unwrap();
+    u.active = false;
+    store.update_user(&u).await.unwrap();
+    store
+        .insert_signing_key(&signing_key("feed-kid", NOW))
+        .await
+        .unwrap();
+    let rows = store.changes_after(mark, 100).await.unwrap();
+    assert_eq!(
+        seen(&rows),
+        vec![
+            (ChangeEntity::Revocation, tok.id.to_string()),
+            (ChangeEntity::User, u.id.to_string()),
+            (ChangeEntity::SigningKey, "feed-kid".to_string()),
+        ]
+    );
+    let revocation = store.get_revocation(tok.id).await.unwrap().unwrap();
+    assert_eq!(revocation.expires_at, tok.expires_at);
+    assert_eq!(
+        store.get_revocation(TokenId(Uuid::new_v4())).await.unwrap(),
+        None
+    );
+
+    // Paging, and pruning that always keeps the newest row.
+    let first = store.changes_after(start, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let latest = store.latest_change().await.unwrap();
+    store.prune_changes(i64::MAX).await.unwrap();
+    assert_eq!(store.latest_change().await.unwrap(), latest);
+    assert_eq!(store.oldest_change().await.unwrap(), Some(latest));
+    store.delete_user(u.id).await.unwrap();
+    let rows = store.changes_after(latest, 100).await.unwrap();
+    assert_eq!(seen(&rows), vec![(ChangeEntity::User, u.id.to_string())]);
+    assert!(rows[0].seq > latest, "seq never restarts after pruning");
 }
