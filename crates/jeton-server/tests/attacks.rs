@@ -1139,6 +1139,220 @@ async fn client_secret_guessing_is_throttled_per_client_and_address() {
 }
 
 // ------------------------------------------------------------------------------------------
+// 7. Concurrent changes
+// ------------------------------------------------------------------------------------------
+
+/// Asserts that the directory's copy of a service user (what verification reads) is the
+/// database's row, and answers the row.
+async fn stored_service_user(
+    service: &jeton_server::service::Service,
+    id: &str,
+) -> jeton_store::ServiceUserRecord {
+    let id: jeton_core::ServiceUserId = id.parse().unwrap();
+    let stored = service.store().get_service_user(id).await.unwrap().unwrap();
+    let held = service
+        .directory()
+        .user(id.into())
+        .expect("in the directory");
+    assert_eq!(
+        *held,
+        jeton_server::directory::Principal::from(&stored),
+        "the directory differs from the database"
+    );
+    stored
+}
+
+/// The same for a user, by username.
+async fn stored_user(
+    service: &jeton_server::service::Service,
+    username: &str,
+) -> jeton_store::UserRecord {
+    let stored = service
+        .store()
+        .get_user_by_name(username)
+        .await
+        .unwrap()
+        .unwrap();
+    let held = service
+        .directory()
+        .user(stored.id)
+        .expect("in the directory");
+    assert_eq!(
+        *held,
+        jeton_server::directory::Principal::from(&stored),
+        "the directory differs from the database"
+    );
+    stored
+}
+
+/// Admin B's PATCH of a service user's description reads it, admin A disables it (answered),
+/// then B's PATCH writes. The disable stays: B writes its description only, answers the stored
+/// truth (disabled), and the key stays refused — in the database and in the directory that
+/// verification reads. The store holds B's read until A has been answered, so the interleaving
+/// is the bad one every time.
+#[tokio::test]
+async fn a_change_from_a_stale_read_does_not_re_enable_a_disabled_service_user() {
+    let (server, service, gated) = spawn_gated(|_| {}).await;
+    let admin = server.admin().await;
+    let (id, key) = service_user(&server, &admin, "etl").await;
+    assert_eq!(
+        server.get("/api/v1/auth/verify", &key).await.0,
+        StatusCode::OK
+    );
+
+    let held = gated.hold(&id);
+    let path = format!("/api/v1/service-users/{id}");
+    let describe = server.call(
+        Method::PATCH,
+        &path,
+        Some(&admin),
+        Some(json!({"description": "written from a stale read"})),
+    );
+    let disable = async {
+        held.reached.await.unwrap();
+        let answer = server
+            .call(Method::POST, &format!("{path}/disable"), Some(&admin), None)
+            .await;
+        held.release.send(()).unwrap();
+        answer
+    };
+    let ((status, described), (disable_status, disabled)) = tokio::join!(describe, disable);
+    assert_eq!(disable_status, StatusCode::OK, "{disabled}");
+    assert_eq!(disabled["active"], false, "{disabled}");
+    assert_eq!(status, StatusCode::OK, "{described}");
+    assert_eq!(described["description"], "written from a stale read");
+    assert_eq!(
+        described["active"], false,
+        "answered a merged copy: {described}"
+    );
+
+    let (status, shown) = server.get(&path, &admin).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["active"], false, "re-enabled: {shown}");
+    assert_eq!(shown["description"], "written from a stale read");
+    assert!(!stored_service_user(&service, &id).await.active);
+    let (status, body) = server.get("/api/v1/auth/verify", &key).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    // The token endpoint refuses the key too.
+    let response = server
+        .http
+        .post(format!("{}/oauth/token", server.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id.as_str()),
+            ("client_secret", key.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Both changes are audited.
+    let events = audit(&server, &admin, "service_user").await;
+    for action in ["service_user.disable", "service_user.update"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["action"] == action && e["target_id"] == id.as_str()),
+            "{action} missing: {events:?}"
+        );
+    }
+}
+
+/// The same for users: a token-policy change read the user before an administrator
+/// deactivated it, and writes after. The user stays deactivated — no login, its session
+/// refused — and gets the policy.
+#[tokio::test]
+async fn a_policy_change_from_a_stale_read_does_not_re_activate_a_user() {
+    let (server, service, gated) = spawn_gated(|_| {}).await;
+    let admin = server.admin().await;
+    let session = server.user(&admin, "bob", "tenant-user", None).await;
+
+    let held = gated.hold("bob");
+    let set_policy = server.call(
+        Method::PUT,
+        "/api/v1/users/bob/token-policy",
+        Some(&admin),
+        Some(json!({"max_duration": "7d"})),
+    );
+    let deactivate = async {
+        held.reached.await.unwrap();
+        let answer = server
+            .call(
+                Method::PATCH,
+                "/api/v1/users/bob",
+                Some(&admin),
+                Some(json!({"active": false})),
+            )
+            .await;
+        held.release.send(()).unwrap();
+        answer
+    };
+    let ((status, policy), (deactivate_status, deactivated)) = tokio::join!(set_policy, deactivate);
+    assert_eq!(deactivate_status, StatusCode::OK, "{deactivated}");
+    assert_eq!(deactivated["active"], false, "{deactivated}");
+    assert_eq!(status, StatusCode::OK, "{policy}");
+
+    let stored = stored_user(&service, "bob").await;
+    assert!(!stored.active, "re-activated: {stored:?}");
+    assert_eq!(stored.token_max_secs, Some(7 * 86_400));
+    let (status, shown) = server.get("/api/v1/users/bob", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["active"], false, "{shown}");
+    let (status, body) = server.get("/api/v1/auth/verify", &session).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED);
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": "bob", "password": "password-123"})),
+        )
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED);
+}
+
+/// Free-running races over HTTP, 50 rounds: the service user is enabled (answered), then a
+/// disable and a description change are sent at once. Whatever order they land in, the disable
+/// is the last word on `active`: the service user ends disabled, its key refused, and the
+/// directory holds exactly the database's row.
+#[tokio::test]
+async fn disables_racing_description_changes_always_stick() {
+    let (server, service) = spawn_with_service(|_| {}).await;
+    let admin = server.admin().await;
+    let (id, key) = service_user(&server, &admin, "etl").await;
+    let path = format!("/api/v1/service-users/{id}");
+    let (enable, disable) = (format!("{path}/enable"), format!("{path}/disable"));
+    for round in 0..50 {
+        let (status, body) = server.call(Method::POST, &enable, Some(&admin), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            server.get("/api/v1/auth/verify", &key).await.0,
+            StatusCode::OK
+        );
+        let description = format!("round {round}");
+        let ((disable_status, disabled), (describe_status, described)) = tokio::join!(
+            server.call(Method::POST, &disable, Some(&admin), None),
+            server.call(
+                Method::PATCH,
+                &path,
+                Some(&admin),
+                Some(json!({ "description": description })),
+            ),
+        );
+        assert_eq!(disable_status, StatusCode::OK, "{disabled}");
+        assert_eq!(describe_status, StatusCode::OK, "{described}");
+        let stored = stored_service_user(&service, &id).await;
+        assert!(!stored.active, "round {round}: the disable was undone");
+        assert_eq!(stored.description, description, "round {round}");
+        assert_eq!(
+            server.get("/api/v1/auth/verify", &key).await.0,
+            StatusCode::UNAUTHORIZED,
+            "round {round}: the key still works"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
 // 8. Limits
 // ------------------------------------------------------------------------------------------
 

@@ -61,6 +61,10 @@ pub struct Service {
     pub(crate) audit: AuditLog,
     pub(crate) throttle: Throttle,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Held while a user or service user is written (changed or deleted) together with its
+    /// copy in the directory, so that the directory applies racing writes of one principal in
+    /// the order the database did.
+    pub(crate) principal_writes: tokio::sync::Mutex<()>,
 }
 
 impl Service {
@@ -85,6 +89,7 @@ impl Service {
             audit,
             throttle,
             clock,
+            principal_writes: tokio::sync::Mutex::new(()),
         }
     }
 
