@@ -123,7 +123,7 @@ impl Store for GatedStore {
 
     async fn get_user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
         let found = self.inner.get_user_by_name(username).await;
-        self.pause_after_reading(&username.to_string()).await;
+        self.pause_after_reading(username).await;
         found
     }
 
