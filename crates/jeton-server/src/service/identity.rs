@@ -64,14 +64,28 @@ fn parse_policy(text: &str, system_max: Lifetime) -> ApiResult<Lifetime> {
 }
 
 impl Service {
-    /// Writes a change to a user and puts the record as stored afterwards into the directory,
-    /// under the lock that orders principal writes: when two changes of one user race, the
-    /// directory ends as the database does.
-    async fn write_user(&self, id: UserId, patch: &UserPatch, at: i64) -> ApiResult<UserRecord> {
+    /// Writes a change to `user` (as read before) and puts the record as stored afterwards into
+    /// the directory, under the lock that orders principal writes: when two changes of one user
+    /// race, the directory ends as the database does.
+    async fn write_user(
+        &self,
+        user: &UserRecord,
+        patch: &UserPatch,
+        at: i64,
+    ) -> ApiResult<UserRecord> {
         let _writing = self.principal_writes.lock().await;
-        let user = self.store.update_user(id, patch, at).await?;
-        self.directory.put_user(&user);
-        Ok(user)
+        let stored = self
+            .store
+            .update_user(user.id, patch, at)
+            .await
+            .map_err(|e| match e {
+                jeton_store::StoreError::NotFound => {
+                    ApiError::NotFound(format!("user '{}' no longer exists", user.username))
+                }
+                other => other.into(),
+            })?;
+        self.directory.put_user(&stored);
+        Ok(stored)
     }
 
     fn admin_of(&self, actor: &Actor, tenant: TenantId, what: &str) -> ApiResult<()> {
@@ -343,7 +357,7 @@ impl Service {
             changes.push("password");
         }
         let now = self.now();
-        let user = self.write_user(user.id, &patch, now).await?;
+        let user = self.write_user(&user, &patch, now).await?;
         self.audit
             .write(
                 Event::new("user.update", now)
@@ -601,7 +615,7 @@ impl Service {
             token_max_secs: Some(limit.map(Lifetime::as_secs_i64)),
             ..UserPatch::default()
         };
-        let user = self.write_user(user.id, &patch, self.now()).await?;
+        let user = self.write_user(&user, &patch, self.now()).await?;
         self.audit
             .write(
                 Event::new(

@@ -378,12 +378,15 @@ impl Service {
                 .store
                 .update_service_user(user.id, &patch, now)
                 .await
-                .map_err(|e| {
-                    named_conflict(
-                        e,
+                .map_err(|e| match e {
+                    StoreError::NotFound => {
+                        ApiError::NotFound(format!("service user '{}' no longer exists", user.name))
+                    }
+                    other => named_conflict(
+                        other,
                         "service user",
                         patch.name.as_deref().unwrap_or(&user.name),
-                    )
+                    ),
                 })?;
             // The record as stored, with every concurrent change in it, not a merged copy.
             self.directory.put_service_user(&stored);
