@@ -35,7 +35,9 @@ pub struct Config {
     /// being handled is closed (a client that stops reading a response, an idle keep-alive
     /// connection).
     pub idle_timeout: Duration,
-    /// Failed logins allowed per username and per client address in `login_window`.
+    /// Failed logins (and OAuth client authentications) allowed per username (client id) at one
+    /// client address in `login_window`; ten times as many per address, and per username from
+    /// every address except those it logged in from lately (see [`crate::throttle`]).
     pub login_attempts: u32,
     /// The window over which failed logins are counted.
     pub login_window: Duration,

@@ -266,9 +266,21 @@ impl Directory {
         if newest_held > newest_given {
             return;
         }
+        // A key's end is final: an end known here (a grace period ended by the new key's first
+        // use, not yet written) survives a list read before it was written.
+        let ended: HashMap<ApiKeyId, i64> = all
+            .by_id
+            .values()
+            .filter(|k| k.service_user_id == owner)
+            .filter_map(|k| k.revoked_at.map(|at| (k.id, at)))
+            .collect();
         all.remove_owner(owner);
         for key in keys {
-            all.insert(KeyEntry::from(key), now);
+            let mut entry = KeyEntry::from(key);
+            if entry.revoked_at.is_none() {
+                entry.revoked_at = ended.get(&entry.id).copied();
+            }
+            all.insert(entry, now);
         }
     }
 

@@ -235,6 +235,15 @@ impl Service {
             ))
         };
         let now = self.now();
+        // Reading and putting under the lock that local writes of principals hold across their
+        // store write and directory update: a read made before such a write cannot be put
+        // after it (which would undo it in memory until the next change).
+        let _writing = match change.entity {
+            ChangeEntity::User | ChangeEntity::ServiceUser | ChangeEntity::Tenant => {
+                Some(self.principal_writes.lock().await)
+            }
+            _ => None,
+        };
         match change.entity {
             ChangeEntity::User => {
                 let id = id.parse().map_err(|_| bad_id())?;

@@ -149,6 +149,39 @@ pub struct ServiceUserRecord {
     pub last_used_at: Option<i64>,
 }
 
+/// A change to a user: the fields that are `Some` are written, the others stay as stored.
+/// Writing only what changes keeps concurrent updates of one user from undoing each other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    /// New password hash.
+    pub password_hash: Option<String>,
+    /// New access level.
+    pub access_level: Option<AccessLevel>,
+    /// New active flag.
+    pub active: Option<bool>,
+    /// New API-token max-duration policy: `Some(None)` clears it.
+    pub token_max_secs: Option<Option<i64>>,
+}
+
+/// A change to a service user: the fields that are `Some` are written, the others stay as
+/// stored. Writing only what changes keeps concurrent updates of one service user from undoing
+/// each other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceUserPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New access level.
+    pub access_level: Option<AccessLevel>,
+    /// New scopes (empty: not narrowed).
+    pub scopes: Option<Vec<String>>,
+    /// New active flag.
+    pub active: Option<bool>,
+    /// New expiry: `Some(None)` for never.
+    pub expires_at: Option<Option<i64>>,
+}
+
 /// One API key of a service user, as stored: a keyed hash, never the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
@@ -427,9 +460,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<UserRecord>>;
     /// Every user, for loading the in-memory directory at start.
     async fn all_users(&self) -> StoreResult<Vec<UserRecord>>;
-    /// Writes every field of an existing user except id, tenant and created_at; `NotFound` if
-    /// absent.
-    async fn update_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// Writes the fields `patch` sets, and `updated_at = at`, to an existing user — no other
+    /// column, so that concurrent changes of different fields all stay. Returns the user as
+    /// stored afterwards; `NotFound` if absent.
+    async fn update_user(&self, id: UserId, patch: &UserPatch, at: i64) -> StoreResult<UserRecord>;
     /// Deletes a user with its tokens and memberships; `NotFound` if absent.
     async fn delete_user(&self, id: UserId) -> StoreResult<()>;
 
@@ -531,9 +565,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<ServiceUserRecord>>;
     /// Every service user, for loading the in-memory directory.
     async fn all_service_users(&self) -> StoreResult<Vec<ServiceUserRecord>>;
-    /// Writes name, description, access level, scopes, active, expiry and `updated_at`;
+    /// Writes the fields `patch` sets, and `updated_at = at`, to an existing service user — no
+    /// other column, so that concurrent changes of different fields all stay (a change of the
+    /// description never undoes a disable). Returns the service user as stored afterwards;
     /// `NotFound` if absent, `Conflict("service user")` on a taken name.
-    async fn update_service_user(&self, user: &ServiceUserRecord) -> StoreResult<()>;
+    async fn update_service_user(
+        &self,
+        id: ServiceUserId,
+        patch: &ServiceUserPatch,
+        at: i64,
+    ) -> StoreResult<ServiceUserRecord>;
     /// Deletes a service user with its keys; `NotFound` if absent.
     async fn delete_service_user(&self, id: ServiceUserId) -> StoreResult<()>;
     /// Every API key (current and superseded), for loading the in-memory directory.

@@ -232,8 +232,9 @@ macro_rules! sql_store {
             };
             use crate::{
                 ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, ChangeRecord, ChangeWatch,
-                PoolStatus, Revocation, RoleRecord, ServiceUserRecord, SigningKeyRecord, Store,
-                StoreError, StoreResult, TenantRecord, TokenFilter, TokenRecord, UserRecord,
+                PoolStatus, Revocation, RoleRecord, ServiceUserPatch, ServiceUserRecord,
+                SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, TokenFilter,
+                TokenRecord, UserPatch, UserRecord,
             };
 
             type Db = $db;
@@ -643,23 +644,41 @@ macro_rules! sql_store {
                     rows.iter().map(user_row).collect()
                 }
 
-                async fn update_user(&self, user: &UserRecord) -> StoreResult<()> {
-                    let result = sqlx::query(
-                        "UPDATE users SET username = $2, password_hash = $3, access_level = $4, \
-         active = $5, \
-                             token_max_secs = $6, updated_at = $7 WHERE id = $1",
-                    )
-                    .bind(user.id.to_string())
-                    .bind(&user.username)
-                    .bind(&user.password_hash)
-                    .bind(user.access_level.as_str())
-                    .bind(user.active)
-                    .bind(user.token_max_secs)
-                    .bind(user.updated_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|err| conflict(err, "username"))?;
-                    found(result)
+                async fn update_user(
+                    &self,
+                    id: UserId,
+                    patch: &UserPatch,
+                    at: i64,
+                ) -> StoreResult<UserRecord> {
+                    // Only the columns the patch names: a concurrent change of another column
+                    // is never written back with the value this caller last read.
+                    let mut query = QueryBuilder::<Db>::new("UPDATE users SET updated_at = ");
+                    query.push_bind(at);
+                    if let Some(hash) = &patch.password_hash {
+                        query.push(", password_hash = ").push_bind(hash.clone());
+                    }
+                    if let Some(level) = patch.access_level {
+                        query.push(", access_level = ").push_bind(level.as_str());
+                    }
+                    if let Some(active) = patch.active {
+                        query.push(", active = ").push_bind(active);
+                    }
+                    if let Some(max_secs) = patch.token_max_secs {
+                        query.push(", token_max_secs = ").push_bind(max_secs);
+                    }
+                    query
+                        .push(" WHERE id = ")
+                        .push_bind(id.to_string())
+                        .push(concat!(" RETURNING ", user_columns!()));
+                    let row = query
+                        .build()
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                    row.as_ref()
+                        .map(user_row)
+                        .transpose()?
+                        .ok_or(StoreError::NotFound)
                 }
 
                 async fn delete_user(&self, id: UserId) -> StoreResult<()> {
@@ -1201,24 +1220,48 @@ macro_rules! sql_store {
                     rows.iter().map(service_user_row).collect()
                 }
 
-                async fn update_service_user(&self, user: &ServiceUserRecord) -> StoreResult<()> {
-                    let result = sqlx::query(
-                        "UPDATE service_users SET name = $2, description = $3, \
-                             access_level = $4, scopes = $5, active = $6, expires_at = $7, \
-                             updated_at = $8 WHERE id = $1",
-                    )
-                    .bind(user.id.to_string())
-                    .bind(&user.name)
-                    .bind(&user.description)
-                    .bind(user.access_level.as_str())
-                    .bind(join_scopes(&user.scopes))
-                    .bind(user.active)
-                    .bind(user.expires_at)
-                    .bind(user.updated_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|err| conflict(err, "service user"))?;
-                    found(result)
+                async fn update_service_user(
+                    &self,
+                    id: ServiceUserId,
+                    patch: &ServiceUserPatch,
+                    at: i64,
+                ) -> StoreResult<ServiceUserRecord> {
+                    // Only the columns the patch names: a concurrent change of another column
+                    // (a disable) is never written back with the value this caller last read.
+                    let mut query =
+                        QueryBuilder::<Db>::new("UPDATE service_users SET updated_at = ");
+                    query.push_bind(at);
+                    if let Some(name) = &patch.name {
+                        query.push(", name = ").push_bind(name.clone());
+                    }
+                    if let Some(description) = &patch.description {
+                        query.push(", description = ").push_bind(description.clone());
+                    }
+                    if let Some(level) = patch.access_level {
+                        query.push(", access_level = ").push_bind(level.as_str());
+                    }
+                    if let Some(scopes) = &patch.scopes {
+                        query.push(", scopes = ").push_bind(join_scopes(scopes));
+                    }
+                    if let Some(active) = patch.active {
+                        query.push(", active = ").push_bind(active);
+                    }
+                    if let Some(expires_at) = patch.expires_at {
+                        query.push(", expires_at = ").push_bind(expires_at);
+                    }
+                    query
+                        .push(" WHERE id = ")
+                        .push_bind(id.to_string())
+                        .push(concat!(" RETURNING ", service_user_columns!()));
+                    let row = query
+                        .build()
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(|err| conflict(err, "service user"))?;
+                    row.as_ref()
+                        .map(service_user_row)
+                        .transpose()?
+                        .ok_or(StoreError::NotFound)
                 }
 
                 async fn delete_service_user(&self, id: ServiceUserId) -> StoreResult<()> {

@@ -14,9 +14,9 @@ use jeton_core::{
 use jeton_store::postgres::PgStore;
 use jeton_store::sqlite::SqliteStore;
 use jeton_store::{
-    ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, Revocation, RoleRecord,
+    ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, Revocation, RoleRecord, ServiceUserPatch,
     ServiceUserRecord, SigningKeyRecord, Store, StoreError, TenantRecord, TokenFilter, TokenRecord,
-    UserRecord,
+    UserPatch, UserRecord,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -175,6 +175,9 @@ contract! {
     signing_keys => |s, _| Box::pin(check_signing_keys(s)),
     audit => |s, _| Box::pin(check_audit(s)),
     service_users => |s, _| Box::pin(check_service_users(s)),
+    updates_write_only_what_they_change => {
+        |s, _| Box::pin(check_updates_write_only_what_they_change(s))
+    },
     api_key_rotation => |s, _| Box::pin(check_api_key_rotation(s)),
     service_user_cascades => |s, _| Box::pin(check_service_user_cascades(s)),
     record_revocation => |s, _| Box::pin(check_record_revocation(s)),
@@ -530,40 +533,54 @@ async fn check_users(store: &dyn Store) {
         vec![alice.clone(), bob.clone(), carol.clone()]
     );
 
-    // update_user writes everything but id, tenant and created_at.
-    let changed = UserRecord {
-        username: "alice2".to_string(),
-        password_hash: None,
-        access_level: AccessLevel::TenantUser,
+    // update_user writes what the patch sets, and updated_at, and returns the stored row.
+    let patch = UserPatch {
+        password_hash: Some("$argon2id$v=19$new".to_string()),
+        access_level: Some(AccessLevel::TenantAdmin),
+        active: Some(false),
+        token_max_secs: Some(Some(7 * DAY)),
+    };
+    let stored = store.update_user(alice.id, &patch, NOW + 10).await.unwrap();
+    let expected = UserRecord {
+        password_hash: Some("$argon2id$v=19$new".to_string()),
+        access_level: AccessLevel::TenantAdmin,
         active: false,
-        token_max_secs: None,
+        token_max_secs: Some(7 * DAY),
         updated_at: NOW + 10,
-        tenant_id: beta.id,
-        created_at: NOW - 99,
         ..alice.clone()
     };
-    store.update_user(&changed).await.unwrap();
-    let stored = store.get_user(alice.id).await.unwrap().unwrap();
+    assert_eq!(stored, expected);
+    assert_eq!(
+        store.get_user(alice.id).await.unwrap(),
+        Some(expected.clone())
+    );
+    // `Some(None)` clears the policy; an empty patch only moves updated_at.
+    let cleared = UserPatch {
+        token_max_secs: Some(None),
+        ..UserPatch::default()
+    };
+    let stored = store
+        .update_user(alice.id, &cleared, NOW + 11)
+        .await
+        .unwrap();
+    assert_eq!(stored.token_max_secs, None);
+    let stored = store
+        .update_user(alice.id, &UserPatch::default(), NOW + 12)
+        .await
+        .unwrap();
     assert_eq!(
         stored,
         UserRecord {
-            tenant_id: acme.id,
-            created_at: NOW,
-            ..changed.clone()
+            token_max_secs: None,
+            updated_at: NOW + 12,
+            ..expected
         }
     );
-    assert_eq!(store.get_user_by_name("alice").await.unwrap(), None);
-
-    assert_conflict(
+    assert_not_found(
         store
-            .update_user(&UserRecord {
-                username: "bob".to_string(),
-                ..stored
-            })
+            .update_user(user(&acme, "nobody").id, &patch, NOW)
             .await,
-        "username",
     );
-    assert_not_found(store.update_user(&user(&acme, "nobody")).await);
 
     store.delete_user(bob.id).await.unwrap();
     assert_eq!(store.get_user(bob.id).await.unwrap(), None);
@@ -1702,24 +1719,57 @@ async fn check_service_users(store: &dyn Store) {
     );
     assert_eq!(store.all_service_users().await.unwrap().len(), 3);
 
-    let mut changed = etl.clone();
-    changed.description = "nightly loads".to_string();
-    changed.access_level = AccessLevel::TenantAdmin;
-    changed.scopes = vec![];
-    changed.active = false;
-    changed.expires_at = None;
-    changed.updated_at = NOW + 5;
-    store.update_service_user(&changed).await.unwrap();
+    let patch = ServiceUserPatch {
+        name: None,
+        description: Some("nightly loads".to_string()),
+        access_level: Some(AccessLevel::TenantAdmin),
+        scopes: Some(vec![]),
+        active: Some(false),
+        expires_at: Some(None),
+    };
+    let changed = ServiceUserRecord {
+        description: "nightly loads".to_string(),
+        access_level: AccessLevel::TenantAdmin,
+        scopes: vec![],
+        active: false,
+        expires_at: None,
+        updated_at: NOW + 5,
+        ..etl.clone()
+    };
+    assert_eq!(
+        store
+            .update_service_user(etl.id, &patch, NOW + 5)
+            .await
+            .unwrap(),
+        changed
+    );
     assert_eq!(
         store.get_service_user(etl.id).await.unwrap(),
         Some(changed.clone())
     );
-    let mut renamed = changed.clone();
-    renamed.name = "bi".to_string();
-    assert_conflict(store.update_service_user(&renamed).await, "service user");
+    let rename = |name: &str| ServiceUserPatch {
+        name: Some(name.to_string()),
+        ..ServiceUserPatch::default()
+    };
+    assert_conflict(
+        store
+            .update_service_user(etl.id, &rename("bi"), NOW + 6)
+            .await,
+        "service user",
+    );
+    assert_eq!(
+        store.get_service_user(etl.id).await.unwrap(),
+        Some(changed.clone())
+    );
+    let renamed = store
+        .update_service_user(etl.id, &rename("etl2"), NOW + 6)
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "etl2");
+    assert_eq!(renamed.description, "nightly loads");
     assert_not_found(
         store
-            .update_service_user(&service_user(&acme, "ghost"))
+            .update_service_user(service_user(&acme, "ghost").id, &patch, NOW)
             .await,
     );
 
@@ -1738,6 +1788,93 @@ async fn check_service_users(store: &dyn Store) {
     assert_eq!(store.get_service_user(bi.id).await.unwrap(), None);
     assert_eq!(store.api_keys_of(bi.id).await.unwrap(), vec![]);
     assert_not_found(store.delete_service_user(bi.id).await);
+}
+
+/// Two admins change one principal at once: each read it before the other wrote. Every update
+/// writes only what it changes, so neither undoes the other — a description change made from a
+/// stale read does not re-enable a service user disabled meanwhile, nor a policy change a
+/// deactivated user.
+async fn check_updates_write_only_what_they_change(store: &dyn Store) {
+    let (acme, alice) = seed(store, "acme", "alice").await;
+    let etl = service_user(&acme, "etl");
+    store
+        .create_service_user(&etl, &api_key(&etl, "u1", NOW))
+        .await
+        .unwrap();
+
+    // Admin B reads etl (active); admin A disables it; B then writes its description.
+    let read_by_b = store.get_service_user(etl.id).await.unwrap().unwrap();
+    assert!(read_by_b.active);
+    let disable = ServiceUserPatch {
+        active: Some(false),
+        ..ServiceUserPatch::default()
+    };
+    let disabled = store
+        .update_service_user(etl.id, &disable, NOW + 1)
+        .await
+        .unwrap();
+    assert!(!disabled.active);
+    let describe = ServiceUserPatch {
+        description: Some("written from a stale read".to_string()),
+        ..ServiceUserPatch::default()
+    };
+    let after = store
+        .update_service_user(read_by_b.id, &describe, NOW + 2)
+        .await
+        .unwrap();
+    let expected = ServiceUserRecord {
+        description: "written from a stale read".to_string(),
+        active: false,
+        updated_at: NOW + 2,
+        ..etl.clone()
+    };
+    assert_eq!(after, expected, "the disable was undone");
+    assert_eq!(
+        store.get_service_user(etl.id).await.unwrap(),
+        Some(expected)
+    );
+
+    // The same for users: a deactivation, then a policy change and a password change made
+    // from reads taken before it.
+    let read_before = store.get_user(alice.id).await.unwrap().unwrap();
+    assert!(read_before.active);
+    let deactivate = UserPatch {
+        active: Some(false),
+        ..UserPatch::default()
+    };
+    store
+        .update_user(alice.id, &deactivate, NOW + 1)
+        .await
+        .unwrap();
+    let policy = UserPatch {
+        token_max_secs: Some(Some(DAY)),
+        ..UserPatch::default()
+    };
+    let after = store
+        .update_user(read_before.id, &policy, NOW + 2)
+        .await
+        .unwrap();
+    assert!(!after.active, "the policy change re-activated the user");
+    assert_eq!(after.token_max_secs, Some(DAY));
+    let password = UserPatch {
+        password_hash: Some("$argon2id$v=19$other".to_string()),
+        ..UserPatch::default()
+    };
+    let after = store
+        .update_user(read_before.id, &password, NOW + 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        after,
+        UserRecord {
+            password_hash: Some("$argon2id$v=19$other".to_string()),
+            active: false,
+            token_max_secs: Some(DAY),
+            updated_at: NOW + 3,
+            ..alice.clone()
+        }
+    );
+    assert_eq!(store.get_user(alice.id).await.unwrap(), Some(after));
 }
 
 async fn check_api_key_rotation(store: &dyn Store) {
@@ -1839,7 +1976,7 @@ async fn check_record_revocation(store: &dyn Store) {
 /// writes (last-use times, token comments) do not.
 async fn check_change_feed(store: &dyn Store) {
     let start = store.latest_change().await.unwrap();
-    let (t, mut u) = seed(store, "feedco", "fiona").await;
+    let (t, u) = seed(store, "feedco", "fiona").await;
     let seen = |rows: &[jeton_store::ChangeRecord]| {
         rows.iter()
             .map(|r| (r.entity, r.entity_id.clone()))
@@ -1870,8 +2007,11 @@ async fn check_change_feed(store: &dyn Store) {
         .revoke_token(tok.id, Some(u.id), NOW + 10)
         .await
         .unwrap();
-    u.active = false;
-    store.update_user(&u).await.unwrap();
+    let patch = UserPatch {
+        active: Some(false),
+        ..UserPatch::default()
+    };
+    store.update_user(u.id, &patch, NOW + 10).await.unwrap();
     store
         .insert_signing_key(&signing_key("feed-kid", NOW))
         .await

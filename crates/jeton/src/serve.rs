@@ -61,7 +61,10 @@ pub struct ServeArgs {
     /// being handled is closed, such as a client that stops reading a response [default: 60s].
     #[arg(long, env = "JETON_IDLE_TIMEOUT", value_name = "DURATION")]
     pub idle_timeout: Option<String>,
-    /// Failed logins allowed per username and per client address per minute [default: 10].
+    /// Failed password logins allowed per minute for one username from one client address
+    /// [default: 10]; each address gets 10× that across usernames, and each username 10× that
+    /// across addresses, except from addresses where it logged in within 30 days (so guessing
+    /// cannot lock an account out). The same for OAuth client ids.
     #[arg(long, env = "JETON_LOGIN_ATTEMPTS", value_name = "N")]
     pub login_attempts: Option<u32>,
     /// Log filter, e.g. `info` or `jeton_server=debug` [default: info].

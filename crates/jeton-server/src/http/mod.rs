@@ -173,6 +173,7 @@ pub fn app(service: Arc<Service>) -> Router {
     use tower_http::catch_panic::CatchPanicLayer;
 
     let config = service.config().clone();
+    let feed = service.feed().clone();
     let (router, openapi) = api_router();
     let openapi = Arc::new(openapi);
     router
@@ -196,12 +197,35 @@ pub fn app(service: Arc<Service>) -> Router {
         })
         .layer(axum::extract::DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
+            feed,
+            poke_feed_after_writes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             config.request_timeout,
             time_limit,
         ))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a request handler panicked".to_string()).into_response()
         }))
+}
+
+/// After a request that may have written (any method but GET, HEAD and OPTIONS) succeeded,
+/// wakes the change-feed follower: the change reaches `GET /api/v1/changes` readers at once
+/// rather than at the next poll (where the database sends no signal of its own, as SQLite).
+async fn poke_feed_after_writes(
+    axum::extract::State(feed): axum::extract::State<Arc<crate::feed::Feed>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let reads_only = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    let response = next.run(request).await;
+    if !reads_only && response.status().is_success() {
+        feed.poke();
+    }
+    response
 }
 
 /// The client's address, when the server knows it.

@@ -4,7 +4,7 @@ use jeton_core::access::Decision;
 use jeton_core::names::validate_name;
 use jeton_core::policy::EffectiveLimit;
 use jeton_core::{AccessLevel, Lifetime, RoleId, Secret, TenantId, UserId};
-use jeton_store::{AuditFilter, AuditRecord, RoleRecord, TenantRecord, UserRecord};
+use jeton_store::{AuditFilter, AuditRecord, RoleRecord, TenantRecord, UserPatch, UserRecord};
 
 use super::{Service, clip, next_cursor, page_limit, parse_time, require};
 use crate::audit::Event;
@@ -64,6 +64,30 @@ fn parse_policy(text: &str, system_max: Lifetime) -> ApiResult<Lifetime> {
 }
 
 impl Service {
+    /// Writes a change to `user` (as read before) and puts the record as stored afterwards into
+    /// the directory, under the lock that orders principal writes: when two changes of one user
+    /// race, the directory ends as the database does.
+    async fn write_user(
+        &self,
+        user: &UserRecord,
+        patch: &UserPatch,
+        at: i64,
+    ) -> ApiResult<UserRecord> {
+        let _writing = self.principal_writes.lock().await;
+        let stored = self
+            .store
+            .update_user(user.id, patch, at)
+            .await
+            .map_err(|e| match e {
+                jeton_store::StoreError::NotFound => {
+                    ApiError::NotFound(format!("user '{}' no longer exists", user.username))
+                }
+                other => other.into(),
+            })?;
+        self.directory.put_user(&stored);
+        Ok(stored)
+    }
+
     fn admin_of(&self, actor: &Actor, tenant: TenantId, what: &str) -> ApiResult<()> {
         require(
             actor.subject().administer(tenant),
@@ -141,8 +165,11 @@ impl Service {
                 "you cannot delete your own tenant".to_string(),
             ));
         }
-        self.store.delete_tenant(tenant.id).await?;
-        self.directory.remove_tenant(tenant.id);
+        {
+            let _writing = self.principal_writes.lock().await;
+            self.store.delete_tenant(tenant.id).await?;
+            self.directory.remove_tenant(tenant.id);
+        }
         self.audit
             .write(
                 Event::new("tenant.delete", self.now())
@@ -280,7 +307,7 @@ impl Service {
         reference: &str,
         input: UpdateUserInput,
     ) -> ApiResult<UserRecord> {
-        let mut user = self.find_user(actor, reference).await?;
+        let user = self.find_user(actor, reference).await?;
         let is_self = user.id == actor.principal.id;
         let only_password = input.active.is_none() && input.access_level.is_none();
         if !(is_self && only_password) {
@@ -296,6 +323,9 @@ impl Service {
                 ));
             }
         }
+        // Only what the request changes is written: the record read above may be stale by the
+        // time the write happens, and writing it back whole would undo a concurrent change.
+        let mut patch = UserPatch::default();
         let mut changes = Vec::new();
         if let Some(text) = input.access_level.as_deref() {
             let level = parse_level(text)?;
@@ -309,7 +339,7 @@ impl Service {
                 "user",
                 &format!("you cannot give access level {level}, which is above your own"),
             )?;
-            user.access_level = level;
+            patch.access_level = Some(level);
             changes.push("access_level");
         }
         if let Some(active) = input.active {
@@ -318,18 +348,16 @@ impl Service {
                     "you cannot deactivate yourself".to_string(),
                 ));
             }
-            user.active = active;
+            patch.active = Some(active);
             changes.push(if active { "activated" } else { "deactivated" });
         }
         if let Some(password) = input.password {
             passwords::check_policy(&password)?;
-            user.password_hash = Some(passwords::hash(password).await?);
+            patch.password_hash = Some(passwords::hash(password).await?);
             changes.push("password");
         }
         let now = self.now();
-        user.updated_at = now;
-        self.store.update_user(&user).await?;
-        self.directory.put_user(&user);
+        let user = self.write_user(&user, &patch, now).await?;
         self.audit
             .write(
                 Event::new("user.update", now)
@@ -361,8 +389,11 @@ impl Service {
                 "the user's access level is above your own",
             ));
         }
-        self.store.delete_user(user.id).await?;
-        self.directory.remove_user(user.id);
+        {
+            let _writing = self.principal_writes.lock().await;
+            self.store.delete_user(user.id).await?;
+            self.directory.remove_user(user.id);
+        }
         self.audit
             .write(
                 Event::new("user.delete", self.now())
@@ -564,7 +595,7 @@ impl Service {
         reference: &str,
         max_duration: Option<&str>,
     ) -> ApiResult<UserRecord> {
-        let mut user = self.find_user(actor, reference).await?;
+        let user = self.find_user(actor, reference).await?;
         require(
             actor.subject().act_on_owned(user.id, user.tenant_id),
             "user",
@@ -579,9 +610,12 @@ impl Service {
         let limit = max_duration
             .map(|text| parse_policy(text, self.config.policy.max_lifetime))
             .transpose()?;
-        user.token_max_secs = limit.map(Lifetime::as_secs_i64);
-        user.updated_at = self.now();
-        self.store.update_user(&user).await?;
+        // The policy column only: a deactivation that lands meanwhile stays.
+        let patch = UserPatch {
+            token_max_secs: Some(limit.map(Lifetime::as_secs_i64)),
+            ..UserPatch::default()
+        };
+        let user = self.write_user(&user, &patch, self.now()).await?;
         self.audit
             .write(
                 Event::new(

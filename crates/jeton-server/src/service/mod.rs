@@ -63,6 +63,10 @@ pub struct Service {
     pub(crate) throttle: Throttle,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) feed: Arc<crate::feed::Feed>,
+    /// Held while a user or service user is written (changed or deleted) together with its
+    /// copy in the directory, so that the directory applies racing writes of one principal in
+    /// the order the database did.
+    pub(crate) principal_writes: tokio::sync::Mutex<()>,
 }
 
 impl Service {
@@ -89,6 +93,7 @@ impl Service {
             throttle,
             clock,
             feed,
+            principal_writes: tokio::sync::Mutex::new(()),
         }
     }
 

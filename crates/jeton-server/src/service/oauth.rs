@@ -14,6 +14,7 @@ use jeton_store::Revocation;
 use super::Service;
 use crate::audit::Event;
 use crate::error::ApiError;
+use crate::throttle::Attempt;
 use crate::verify::{Actor, AuthFailure, CredentialKind};
 
 /// RFC 8693's name of an access token, as `issued_token_type` and `subject_token_type`.
@@ -162,25 +163,24 @@ pub struct Introspection {
 }
 
 impl Service {
-    fn throttle_keys(client_id: &str, addr: Option<&str>) -> [String; 2] {
-        [
-            format!("client:{}", client_id.chars().take(64).collect::<String>()),
-            crate::throttle::address_key(addr),
-        ]
-    }
-
     /// Authenticates a client by its credentials: `client_id` must be a service user's id and
-    /// `client_secret` its working API key. Failures are throttled per client id and per
-    /// address, and audited.
+    /// `client_secret` its working API key. Failures are throttled per client id at the client's
+    /// address, per address, and per client id from every address (see [`crate::throttle`]: a
+    /// client cannot be locked out from where it authenticates), and audited.
     pub fn authenticate_client(
         &self,
         client: &ClientCredentials,
         addr: Option<&str>,
     ) -> Result<Actor, OAuthError> {
         let now = self.now();
-        let keys = Self::throttle_keys(&client.client_id, addr);
+        // Clipped: a key as long as the body would let failures fill the throttle's memory.
+        let attempt = Attempt::new(
+            "client",
+            &client.client_id.chars().take(64).collect::<String>(),
+            addr,
+        );
         // Counted as it begins; a success gives the attempt back.
-        if let Err(retry_after) = self.throttle.begin(&[&keys[0], &keys[1]], now) {
+        if let Err(retry_after) = self.throttle.begin(&attempt, now) {
             self.audit.queue(
                 Event::new("oauth.client_auth", now)
                     .actor_parts(None, &client.client_id, addr)
@@ -215,9 +215,7 @@ impl Service {
         };
         match result {
             Ok(mut actor) => {
-                for key in &keys {
-                    self.throttle.give_back(key, now);
-                }
+                self.throttle.succeeded(&attempt, now);
                 actor.client_addr = addr.map(str::to_string);
                 Ok(actor)
             }

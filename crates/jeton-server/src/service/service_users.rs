@@ -6,7 +6,7 @@ use jeton_core::apikey;
 use jeton_core::names::validate_name;
 use jeton_core::scope;
 use jeton_core::{AccessLevel, ApiKeyId, Lifetime, Secret, ServiceUserId, TenantId};
-use jeton_store::{ApiKeyRecord, ServiceUserRecord, StoreError};
+use jeton_store::{ApiKeyRecord, ServiceUserPatch, ServiceUserRecord, StoreError};
 
 use super::identity::{named_conflict, parse_level};
 use super::{Service, clip, next_cursor, page_limit, require};
@@ -326,8 +326,12 @@ impl Service {
         reference: &str,
         input: UpdateServiceUserInput,
     ) -> ApiResult<ServiceUserRecord> {
-        let mut user = self.manageable_service_user(actor, reference).await?;
+        let user = self.manageable_service_user(actor, reference).await?;
         let now = self.now();
+        // Only what the request changes is written: the record read above may be stale by the
+        // time the write happens, and writing it back whole would undo a concurrent change (a
+        // disable acknowledged meanwhile would be silently re-enabled).
+        let mut patch = ServiceUserPatch::default();
         let mut changes = serde_json::Map::new();
         if let Some(name) = input.name.as_deref().map(str::trim)
             && name != user.name
@@ -335,12 +339,12 @@ impl Service {
             validate_name("service user name", name)
                 .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
             changes.insert("name".into(), name.into());
-            user.name = name.to_string();
+            patch.name = Some(name.to_string());
         }
         if let Some(description) = input.description {
             check_description(&description)?;
             changes.insert("description".into(), true.into());
-            user.description = description;
+            patch.description = Some(description);
         }
         if let Some(text) = input.access_level.as_deref() {
             let level = parse_level(text)?;
@@ -350,33 +354,44 @@ impl Service {
                 &format!("you cannot give access level {level}, which is above your own"),
             )?;
             changes.insert("access_level".into(), level.as_str().into());
-            user.access_level = level;
+            patch.access_level = Some(level);
         }
         if let Some(active) = input.active {
             changes.insert("active".into(), active.into());
-            user.active = active;
+            patch.active = Some(active);
         }
         if let Some(text) = input.expires_in.as_deref() {
-            user.expires_at = self.service_user_expiry(Some(text), None, now)?;
-            changes.insert(
-                "expires_at".into(),
-                user.expires_at.map(super::rfc3339).into(),
-            );
+            let expires_at = self.service_user_expiry(Some(text), None, now)?;
+            changes.insert("expires_at".into(), expires_at.map(super::rfc3339).into());
+            patch.expires_at = Some(expires_at);
         }
         if let Some(scopes) = input.scopes {
             let scopes = normalize_scopes(&scopes)?;
             scope::check_covered(actor.scopes.as_deref(), &scopes)
                 .map_err(|e| ApiError::Forbidden(e.to_string()))?;
             changes.insert("scopes".into(), scopes.join(" ").into());
-            user.scopes = scopes;
+            patch.scopes = Some(scopes);
         }
-        user.updated_at = now;
-        let name = user.name.clone();
-        self.store
-            .update_service_user(&user)
-            .await
-            .map_err(|e| named_conflict(e, "service user", &name))?;
-        self.directory.put_service_user(&user);
+        let user = {
+            let _writing = self.principal_writes.lock().await;
+            let stored = self
+                .store
+                .update_service_user(user.id, &patch, now)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => {
+                        ApiError::NotFound(format!("service user '{}' no longer exists", user.name))
+                    }
+                    other => named_conflict(
+                        other,
+                        "service user",
+                        patch.name.as_deref().unwrap_or(&user.name),
+                    ),
+                })?;
+            // The record as stored, with every concurrent change in it, not a merged copy.
+            self.directory.put_service_user(&stored);
+            stored
+        };
         let action = match input.active {
             Some(false) if changes.len() == 1 => "service_user.disable",
             Some(true) if changes.len() == 1 => "service_user.enable",
@@ -415,11 +430,14 @@ impl Service {
     /// Deletes a service user with its keys: they and every token issued from them stop at once.
     pub async fn delete_service_user(&self, actor: &Actor, reference: &str) -> ApiResult<()> {
         let user = self.manageable_service_user(actor, reference).await?;
-        match self.store.delete_service_user(user.id).await {
-            Ok(()) | Err(StoreError::NotFound) => {}
-            Err(other) => return Err(other.into()),
+        {
+            let _writing = self.principal_writes.lock().await;
+            match self.store.delete_service_user(user.id).await {
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(other) => return Err(other.into()),
+            }
+            self.directory.remove_service_user(user.id);
         }
-        self.directory.remove_service_user(user.id);
         self.audit
             .write(
                 Event::new("service_user.delete", self.now())

@@ -11,6 +11,7 @@ use super::{Service, clip, next_cursor, page_limit, require};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
 use crate::passwords;
+use crate::throttle::Attempt;
 use crate::verify::Actor;
 
 /// Longest accepted token comment.
@@ -56,8 +57,9 @@ pub struct TokenPage {
 }
 
 impl Service {
-    /// Password login: a session token. Throttled per username and per client address; every
-    /// outcome is audited. The answer never says which check failed.
+    /// Password login: a session token. Throttled per username at the client's address, per
+    /// address, and per username from every address (see [`crate::throttle`]: nobody can lock
+    /// an account out); every outcome is audited. The answer never says which check failed.
     pub async fn login(
         &self,
         username: &str,
@@ -67,18 +69,18 @@ impl Service {
         let now = self.now();
         // Clipped: usernames are at most 64 characters, and a key as long as the body would let
         // failed logins with huge names fill the throttle's memory.
-        let user_key = format!(
-            "user:{}",
-            username
+        let attempt = Attempt::new(
+            "user",
+            &username
                 .chars()
                 .take(128)
                 .collect::<String>()
-                .to_lowercase()
+                .to_lowercase(),
+            client_addr.as_deref(),
         );
-        let addr_key = crate::throttle::address_key(client_addr.as_deref());
         // The attempt counts from here (a success gives it back), so that guesses sent all at
         // once cannot all reach the password check before the first failure is recorded.
-        if let Err(retry_after) = self.throttle.begin(&[&user_key, &addr_key], now) {
+        if let Err(retry_after) = self.throttle.begin(&attempt, now) {
             self.audit.queue(
                 Event::new("auth.login", now)
                     .actor_parts(None, username, client_addr.as_deref())
@@ -119,8 +121,7 @@ impl Service {
             ));
         }
         let user = user.expect("checked above");
-        self.throttle.reset(&user_key);
-        self.throttle.give_back(&addr_key, now);
+        self.throttle.succeeded(&attempt, now);
         let (secret, record) = self
             .issue(
                 &user,

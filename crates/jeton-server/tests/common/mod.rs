@@ -2,6 +2,8 @@
 //! HTTP client, and a clock the tests can move.
 #![allow(dead_code)] // Each test file uses a different part.
 
+pub mod gated;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -224,6 +226,39 @@ pub fn client_from(source: [u8; 4]) -> Client {
 pub async fn spawn_with_service(
     adjust: impl FnOnce(&mut jeton_server::Config),
 ) -> (Server, Arc<jeton_server::service::Service>) {
+    spawn_over(adjust, |store| store).await
+}
+
+/// Like [`spawn_with_service`], over a [`gated::GatedStore`] around the real store, so that a
+/// test can hold one request's read until another request has been answered.
+pub async fn spawn_gated(
+    adjust: impl FnOnce(&mut jeton_server::Config),
+) -> (
+    Server,
+    Arc<jeton_server::service::Service>,
+    Arc<gated::GatedStore>,
+) {
+    let mut gated = None;
+    let adjust = |config: &mut jeton_server::Config| {
+        // The change feed's follower reads principals too: only at start here, so that the
+        // reads a test holds are the requests' own.
+        config.change_poll_interval = std::time::Duration::from_secs(3600);
+        adjust(config);
+    };
+    let (server, service) = spawn_over(adjust, |store| {
+        let store = Arc::new(gated::GatedStore::new(store));
+        gated = Some(store.clone());
+        store
+    })
+    .await;
+    (server, service, gated.unwrap())
+}
+
+/// Like [`spawn_with_service`], with the store `wrap` makes of the real one.
+pub async fn spawn_over(
+    adjust: impl FnOnce(&mut jeton_server::Config),
+    wrap: impl FnOnce(Arc<dyn jeton_store::Store>) -> Arc<dyn jeton_store::Store>,
+) -> (Server, Arc<jeton_server::service::Service>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/jeton.db", dir.path().display());
     let mut config = jeton_server::Config::new(url.clone(), "127.0.0.1:0".parse().unwrap());
@@ -232,6 +267,7 @@ pub async fn spawn_with_service(
     adjust(&mut config);
     let store = jeton_store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
+    let store = wrap(store);
     let clock = Arc::new(TestClock(AtomicI64::new(
         time::OffsetDateTime::now_utc().unix_timestamp(),
     )));
