@@ -12,6 +12,8 @@ use crate::cache::Invalidate;
 /// First and longest pause after a failed feed request.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Most changes Jeton answers in one page.
+const FULL_PAGE: usize = 1000;
 
 /// Runs until the last [`Verifier`](crate::Verifier) clone is dropped.
 pub(crate) async fn follow(inner: Weak<Inner>) {
@@ -36,8 +38,11 @@ pub(crate) async fn follow(inner: Weak<Inner>) {
             Ok(page) => {
                 apply(&strong, position, &page).await;
                 position = Some(page.next);
-                *strong.feed_ok.lock().expect("lock") = Some(Instant::now());
-                strong.ready.notify_waiters();
+                // A full page means more is waiting: current only once it has been read.
+                if page.changes.len() < FULL_PAGE {
+                    *strong.feed_ok.lock().expect("lock") = Some(Instant::now());
+                    strong.ready.notify_waiters();
+                }
                 if failing_since.take().is_some() {
                     tracing::info!("jeton-verify: following the change feed again");
                 }
@@ -60,7 +65,14 @@ pub(crate) async fn follow(inner: Weak<Inner>) {
 
 fn request(inner: &Inner, position: Option<i64>) -> reqwest::RequestBuilder {
     let url = format!("{}/api/v1/changes", inner.config.base_url);
-    let wait = inner.config.feed_wait.as_secs().clamp(1, 60);
+    // An answer at least every two thirds of `stale_after`, so that a healthy feed never looks
+    // stale.
+    let wait = inner
+        .config
+        .feed_wait
+        .min(inner.config.stale_after * 2 / 3)
+        .as_secs()
+        .clamp(1, 60);
     let request = inner
         .http
         .get(url)

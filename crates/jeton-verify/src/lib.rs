@@ -95,7 +95,7 @@ pub struct Config {
     /// How long a refusal from Jeton is remembered (default 5 s).
     pub negative_ttl: Duration,
     /// Cached answers are not trusted when the feed has not been read for this long (default
-    /// 30 s; must exceed [`Config::feed_wait`]).
+    /// 30 s; each long poll waits at most two thirds of it).
     pub stale_after: Duration,
     /// Long-poll wait of one feed request (default 20 s).
     pub feed_wait: Duration,
