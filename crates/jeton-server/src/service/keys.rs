@@ -33,7 +33,13 @@ impl Service {
     /// Every signing key, newest first, with whether it signs, still verifies, or expired.
     pub async fn list_signing_keys(&self, actor: &Actor) -> ApiResult<Vec<SigningKeyRecord>> {
         Self::require_root_admin(actor, "manage signing keys")?;
-        Ok(self.store.list_signing_keys().await?)
+        let mut keys = self.store.list_signing_keys().await?;
+        // The signer first, then retired keys from the latest retired; creation time breaks ties.
+        keys.sort_by(|a, b| {
+            let rank = |k: &SigningKeyRecord| (k.retired_at.is_none(), k.retired_at, k.created_at);
+            rank(b).cmp(&rank(a))
+        });
+        Ok(keys)
     }
 
     /// Makes a new key the signer on every instance; the old one stays published while tokens
