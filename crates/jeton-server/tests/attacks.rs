@@ -1282,6 +1282,7 @@ async fn a_change_from_a_stale_read_does_not_re_enable_a_disabled_service_user()
         StatusCode::OK
     );
 
+    common::feed_idle(&service).await;
     let held = gated.hold(&id);
     let path = format!("/api/v1/service-users/{id}");
     let describe = server.call(
@@ -1349,6 +1350,7 @@ async fn a_policy_change_from_a_stale_read_does_not_re_activate_a_user() {
     let admin = server.admin().await;
     let session = server.user(&admin, "bob", "tenant-user", None).await;
 
+    common::feed_idle(&service).await;
     let held = gated.hold("bob");
     let set_policy = server.call(
         Method::PUT,

@@ -254,6 +254,23 @@ pub async fn spawn_gated(
     (server, service, gated.unwrap())
 }
 
+/// Waits until the change-feed follower has applied every row written so far, so that its
+/// reads cannot take a hold a test arms next.
+pub async fn feed_idle(service: &jeton_server::service::Service) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let latest = service.store().latest_change().await.unwrap();
+        if service.feed().settled() >= latest {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change feed follower did not catch up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// Like [`spawn_with_service`], with the store `wrap` makes of the real one.
 pub async fn spawn_over(
     adjust: impl FnOnce(&mut jeton_server::Config),
