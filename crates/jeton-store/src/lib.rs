@@ -291,6 +291,17 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
+/// How many connections a store's pool holds at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open, in use or idle.
+    pub connections: u32,
+    /// Open connections waiting in the pool, not in use.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+}
+
 /// The storage port. Every method is one transaction: when it returns `Ok`, the change is
 /// durable (a crash right after loses nothing).
 #[async_trait]
@@ -301,6 +312,8 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
     /// The backend's name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+    /// The connection pool's current use, for the operations metrics.
+    fn pool_status(&self) -> PoolStatus;
 
     // ---- settings (server-wide values such as the key-hashing secret) ----
     /// Reads a setting.

@@ -457,6 +457,14 @@ macro_rules! sql_store {
                     $backend
                 }
 
+                fn pool_status(&self) -> crate::PoolStatus {
+                    crate::PoolStatus {
+                        connections: self.pool.size(),
+                        idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                        max_connections: self.pool.options().get_max_connections(),
+                    }
+                }
+
                 // ---- settings ----
 
                 async fn get_setting(&self, key: &str) -> StoreResult<Option<String>> {
