@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 mod listen;
+pub mod metrics;
 mod passwords;
 pub mod service;
 pub mod sql;
@@ -88,6 +89,7 @@ pub async fn start_with_store(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
 ) -> Result<Running, ServeError> {
+    metrics::install();
     let now = clock.now();
     bootstrap(store.as_ref(), &config, now).await?;
     let keys = KeyRing::load(store.as_ref(), &config.issuer, &config.audience, now).await?;

@@ -208,10 +208,12 @@ impl Verifier {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self.cache.read().expect("lock").get(&digest).cloned();
         if let Some(claims) = cached {
+            metrics::counter!(crate::metrics::CACHE_HITS).increment(1);
             // The same time rules as a first verification, at the same clock.
             crate::keys::check_times(&claims, now).map_err(AuthFailure::Jwt)?;
             return Ok(claims);
         }
+        metrics::counter!(crate::metrics::CACHE_MISSES).increment(1);
         let claims = Arc::new(
             self.keys()
                 .verify_at(token, now)
@@ -232,7 +234,38 @@ impl Verifier {
     /// tenant; an OAuth token of a service user also needs the API key it was issued with to
     /// still work. An API key must have a valid checksum (checked before any lookup), be known,
     /// not be superseded past its grace period, and have its owner usable.
+    ///
+    /// Every call counts in `jeton_verifications_total{kind,outcome}` and
+    /// `jeton_verification_duration_seconds`.
     pub fn verify(&self, credential: &str, now: i64) -> Result<Actor, AuthFailure> {
+        let started = std::time::Instant::now();
+        // Until a token's claims are read, its kind is unknown: `token`.
+        let mut kind = if credential.is_empty() {
+            "none"
+        } else if credential.starts_with(self.key_prefix.as_str()) {
+            CredentialKind::ApiKey.as_str()
+        } else {
+            "token"
+        };
+        let result = self.verify_credential(credential, now, &mut kind);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(failure) => failure.as_str(),
+        };
+        metrics::counter!(crate::metrics::VERIFICATIONS, "kind" => kind, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!(crate::metrics::VERIFICATION_DURATION)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// [`Verifier::verify`] without the metrics; sets `kind` to the token's kind once known.
+    fn verify_credential(
+        &self,
+        credential: &str,
+        now: i64,
+        kind: &mut &'static str,
+    ) -> Result<Actor, AuthFailure> {
         if credential.is_empty() {
             return Err(AuthFailure::Missing);
         }
@@ -243,6 +276,7 @@ impl Verifier {
             return self.verify_api_key(credential, now);
         }
         let claims = self.claims(credential, now)?;
+        *kind = claims.kind.as_str();
         if self.directory.is_revoked(claims.jti) {
             return Err(AuthFailure::Revoked);
         }
