@@ -1,6 +1,7 @@
 //! The server's configuration: one typed struct, validated once at start-up and passed down.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use jeton_core::Lifetime;
@@ -48,6 +49,17 @@ pub struct Config {
     /// Gateway mode: every request outside Jeton's own paths is authenticated and forwarded
     /// to this base URL.
     pub upstream: Option<String>,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of the server's TLS certificate and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// The private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -71,6 +83,7 @@ impl Config {
             api_key_prefix: jeton_core::apikey::DEFAULT_PREFIX.to_string(),
             oauth_token_lifetime: Lifetime::hours(1),
             upstream: None,
+            tls: None,
         }
     }
 }

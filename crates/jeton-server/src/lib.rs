@@ -17,6 +17,7 @@ mod passwords;
 pub mod service;
 pub mod sql;
 pub mod throttle;
+pub mod tls;
 pub mod ui;
 pub mod verify;
 pub mod views;
@@ -29,7 +30,7 @@ use jeton_core::{AccessLevel, Secret, TenantId, UserId};
 use jeton_store::{Store, StoreError, TenantRecord, UserRecord};
 use tokio::net::TcpListener;
 
-pub use config::Config;
+pub use config::{Config, TlsFiles};
 use directory::Directory;
 use error::ApiError;
 use keys::KeyRing;
@@ -264,6 +265,10 @@ fn generate_password() -> Secret {
 /// is pending and stops. See [`serve_on`] for the limits every connection is held to.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let listen = config.listen;
+    // Certificate mistakes stop the start before the database is touched.
+    if let Some(files) = &config.tls {
+        tls::server_config(files)?;
+    }
     let running = start(config).await?;
     let listener = TcpListener::bind(listen)
         .await
