@@ -33,7 +33,7 @@ use crate::audit::Event;
 use crate::error::ApiError;
 use crate::service::Service;
 use crate::verify::Actor;
-pub use observe::{REQUEST_ID, RequestId, is_sane_request_id};
+pub use observe::{REQUEST_ID, is_sane_request_id};
 
 /// The name of the web UI's session cookie.
 pub const SESSION_COOKIE: &str = "auth_token";

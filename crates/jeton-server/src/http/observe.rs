@@ -29,10 +29,6 @@ const MAX_REQUEST_ID: usize = 64;
 /// The label and log value of requests no route matched.
 const UNMATCHED: &str = "other";
 
-/// The request id of a request, in its extensions, for handlers that want it.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
-
 /// True for a client's request id worth keeping: 1 to 64 characters of `[A-Za-z0-9._-]`.
 pub fn is_sane_request_id(value: &[u8]) -> bool {
     (1..=MAX_REQUEST_ID).contains(&value.len())
@@ -53,7 +49,6 @@ pub(super) async fn observe(mut request: Request, next: Next) -> Response {
     };
     let header = HeaderValue::from_str(&id).expect("a sane request id is a valid header value");
     request.headers_mut().insert(REQUEST_ID, header.clone());
-    request.extensions_mut().insert(RequestId(id.clone()));
     let route = request
         .extensions()
         .get::<MatchedPath>()
