@@ -1,6 +1,7 @@
 //! The server's configuration: one typed struct, validated once at start-up and passed down.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use jeton_core::Lifetime;
@@ -54,6 +55,17 @@ pub struct Config {
     /// change made through another instance can go unnoticed if its signal was lost (or, on
     /// SQLite, where there is no signal).
     pub change_poll_interval: Duration,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of the server's TLS certificate and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// The private key: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -78,6 +90,7 @@ impl Config {
             oauth_token_lifetime: Lifetime::hours(1),
             upstream: None,
             change_poll_interval: Duration::from_millis(500),
+            tls: None,
         }
     }
 }

@@ -178,6 +178,9 @@ fn record_lag(row: &ChangeRecord) {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     let lag_ms = (now_ms - row.at_ms).max(0);
+    metrics::histogram!(crate::metrics::PROPAGATION_LAG).record(lag_ms as f64 / 1000.0);
+    metrics::counter!(crate::metrics::CHANGES_APPLIED, "entity" => row.entity.as_str())
+        .increment(1);
     tracing::trace!(
         seq = row.seq,
         entity = row.entity.as_str(),

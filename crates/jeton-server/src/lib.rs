@@ -13,10 +13,12 @@ pub mod feed;
 pub mod http;
 pub mod keys;
 mod listen;
+pub mod metrics;
 mod passwords;
 pub mod service;
 pub mod sql;
 pub mod throttle;
+pub mod tls;
 pub mod ui;
 pub mod verify;
 pub mod views;
@@ -29,7 +31,7 @@ use jeton_core::{AccessLevel, Secret, TenantId, UserId};
 use jeton_store::{Store, StoreError, TenantRecord, UserRecord};
 use tokio::net::TcpListener;
 
-pub use config::Config;
+pub use config::{Config, TlsFiles};
 use directory::Directory;
 use error::ApiError;
 use keys::KeyRing;
@@ -99,6 +101,7 @@ pub async fn start_with_store(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
 ) -> Result<Running, ServeError> {
+    metrics::install();
     let now = clock.now();
     bootstrap(store.as_ref(), &config, now).await?;
     let keys = KeyRing::load(
@@ -301,6 +304,10 @@ fn generate_password() -> Secret {
 /// is pending and stops. See [`serve_on`] for the limits every connection is held to.
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let listen = config.listen;
+    // Certificate mistakes stop the start before the database is touched.
+    if let Some(files) = &config.tls {
+        tls::server_config(files)?;
+    }
     let running = start(config).await?;
     let listener = TcpListener::bind(listen)
         .await

@@ -16,9 +16,15 @@
 //! A connection that upgrades (the SQL WebSocket) leaves this loop's timers: the WebSocket
 //! session governs itself from then on.
 //!
+//! With TLS configured ([`Config::tls`]), each accepted connection first completes a TLS
+//! handshake, within the header-read timeout (a client that stalls its handshake is dropped
+//! like one that stalls its headers), in the connection's own task (never in the accept loop).
+//! A failed handshake — a plain-HTTP client on the TLS port, say — closes that connection only.
+//!
 //! [`Config::header_read_timeout`]: crate::Config::header_read_timeout
 //! [`Config::idle_timeout`]: crate::Config::idle_timeout
 //! [`Config::request_timeout`]: crate::Config::request_timeout
+//! [`Config::tls`]: crate::Config::tls
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -38,6 +44,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::{Running, ServeError};
@@ -63,12 +70,15 @@ pub async fn serve_on(
         source,
     })?;
     let config = running.service.config().clone();
+    let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         address = %local,
         database = running.service.store().backend(),
+        tls = tls.is_some(),
         header_read_timeout = ?config.header_read_timeout,
         idle_timeout = ?config.idle_timeout,
-        "Jeton is listening on http://{local}"
+        "Jeton is listening on {scheme}://{local}"
     );
     let app = crate::http::app(running.service.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -82,6 +92,7 @@ pub async fn serve_on(
     let limits = Limits {
         http: Arc::new(http),
         idle_timeout: config.idle_timeout,
+        header_read_timeout: config.header_read_timeout,
     };
 
     // `stop` tells every connection to finish (`GRACEFUL`), then to close at once (`FORCE`);
@@ -93,8 +104,9 @@ pub async fn serve_on(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
-                    tokio::spawn(connection(
+                    tokio::spawn(accept(
                         stream,
+                        tls.clone(),
                         remote,
                         app.clone(),
                         limits.clone(),
@@ -143,6 +155,8 @@ const FORCE: u8 = 2;
 struct Limits {
     http: Arc<hyper::server::conn::http1::Builder>,
     idle_timeout: Duration,
+    /// Also the time a TLS handshake may take.
+    header_read_timeout: Duration,
 }
 
 /// Errors of `accept` that concern one connection only (the client gave up early).
@@ -155,16 +169,51 @@ fn is_connection_error(err: &io::Error) -> bool {
     )
 }
 
-/// Serves one connection until it ends, the client idles past the idle timeout, or the server
-/// shuts down.
-async fn connection(
+/// Serves one accepted connection: over TLS after a handshake when `tls` is set (bounded by the
+/// header-read timeout and abandoned when the server stops), as plain HTTP otherwise.
+async fn accept(
     stream: TcpStream,
+    tls: Option<TlsAcceptor>,
     remote: SocketAddr,
     app: Router,
     limits: Limits,
     mut stop: watch::Receiver<u8>,
     done: watch::Receiver<()>,
 ) {
+    let Some(tls) = tls else {
+        return connection(stream, remote, app, limits, stop, done).await;
+    };
+    let handshake = tokio::time::timeout(limits.header_read_timeout, tls.accept(stream));
+    let stream = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(err)) => {
+                tracing::debug!(client = %remote, error = %err, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(client = %remote, "TLS handshake not done within {:?}", limits.header_read_timeout);
+                return;
+            }
+        },
+        // The server is stopping (or gone): a connection without a request yet just closes.
+        _ = stop.changed() => return,
+    };
+    connection(stream, remote, app, limits, stop, done).await;
+}
+
+/// Serves one connection until it ends, the client idles past the idle timeout, or the server
+/// shuts down.
+async fn connection<S>(
+    stream: S,
+    remote: SocketAddr,
+    app: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<u8>,
+    done: watch::Receiver<()>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Metered {
         inner: stream,
@@ -278,12 +327,12 @@ impl Drop for InFlight {
 }
 
 /// A stream that notes when bytes last went through it.
-struct Metered {
-    inner: TcpStream,
+struct Metered<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl AsyncRead for Metered {
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -298,7 +347,7 @@ impl AsyncRead for Metered {
     }
 }
 
-impl AsyncWrite for Metered {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use jeton_core::access::Subject;
 use jeton_core::apikey::{self, KeyHasher};
@@ -125,6 +125,94 @@ impl AuthFailure {
     }
 }
 
+/// The `kind` label of a verification: `none` without a credential, `token` for a token whose
+/// claims could not be read, else the credential's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KindLabel {
+    None,
+    Token,
+    Known(CredentialKind),
+}
+
+impl KindLabel {
+    const COUNT: usize = 6;
+
+    fn index(self) -> usize {
+        match self {
+            KindLabel::None => 0,
+            KindLabel::Token => 1,
+            KindLabel::Known(CredentialKind::Token(TokenKind::Session)) => 2,
+            KindLabel::Known(CredentialKind::Token(TokenKind::Api)) => 3,
+            KindLabel::Known(CredentialKind::Token(TokenKind::Oauth)) => 4,
+            KindLabel::Known(CredentialKind::ApiKey) => 5,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            KindLabel::None => "none",
+            KindLabel::Token => "token",
+            KindLabel::Known(kind) => kind.as_str(),
+        }
+    }
+}
+
+/// The number of an outcome among [`OUTCOMES`]: 0 for `ok`, then one per refusal reason.
+fn outcome_index(failure: Option<AuthFailure>) -> usize {
+    let Some(failure) = failure else { return 0 };
+    1 + match failure {
+        AuthFailure::Missing => 0,
+        AuthFailure::TooLong => 1,
+        AuthFailure::Jwt(rejection) => {
+            2 + match rejection {
+                JwtRejection::Malformed => 0,
+                JwtRejection::WrongAlgorithm => 1,
+                JwtRejection::UnknownKey => 2,
+                JwtRejection::BadSignature => 3,
+                JwtRejection::Expired => 4,
+                JwtRejection::NotYetValid => 5,
+                JwtRejection::WrongIssuerOrAudience => 6,
+            }
+        }
+        AuthFailure::Revoked => 9,
+        AuthFailure::OwnerUnknown => 10,
+        AuthFailure::OwnerInactive => 11,
+        AuthFailure::TenantMismatch => 12,
+        AuthFailure::OwnerExpired => 13,
+        AuthFailure::MalformedKey => 14,
+        AuthFailure::UnknownKey => 15,
+        AuthFailure::SupersededKey => 16,
+        AuthFailure::KeyRetired => 17,
+    }
+}
+
+/// How many outcomes [`outcome_index`] numbers.
+const OUTCOMES: usize = 19;
+
+/// The handles of `jeton_verifications_total{kind,outcome}`, each made on its first use: an
+/// array look-up on the hot path instead of the recorder's map of labelled series.
+struct OutcomeCounters(Vec<OnceLock<metrics::Counter>>);
+
+impl OutcomeCounters {
+    fn new() -> Self {
+        Self(
+            std::iter::repeat_with(OnceLock::new)
+                .take(KindLabel::COUNT * OUTCOMES)
+                .collect(),
+        )
+    }
+
+    fn count(&self, kind: KindLabel, failure: Option<AuthFailure>) {
+        let outcome = failure.map_or("ok", AuthFailure::as_str);
+        let make = || metrics::counter!(crate::metrics::VERIFICATIONS, "kind" => kind.as_str(), "outcome" => outcome);
+        match self.0.get(kind.index() * OUTCOMES + outcome_index(failure)) {
+            Some(slot) => slot.get_or_init(make).increment(1),
+            // Unreachable while the numbering above is complete (a unit test checks it).
+            None => make().increment(1),
+        }
+    }
+}
+
 /// Verifies credentials and remembers their last use.
 pub struct Verifier {
     keys: RwLock<Arc<KeyRing>>,
@@ -138,6 +226,11 @@ pub struct Verifier {
     grace_ended: Mutex<Vec<(ServiceUserId, i64)>>,
     /// True while `grace_ended` holds something: one atomic load on the hot path.
     grace_pending: AtomicBool,
+    /// The unlabelled metrics' handles, resolved once rather than at every verification.
+    cache_hits: metrics::Counter,
+    cache_misses: metrics::Counter,
+    duration: metrics::Histogram,
+    outcomes: OutcomeCounters,
 }
 
 impl Verifier {
@@ -149,6 +242,8 @@ impl Verifier {
         key_prefix: &str,
         key_hasher: KeyHasher,
     ) -> Self {
+        // Before the handles below are taken: taken without a recorder, they would count nothing.
+        crate::metrics::install();
         Self {
             keys: RwLock::new(Arc::new(keys)),
             directory,
@@ -159,6 +254,10 @@ impl Verifier {
             key_hasher,
             grace_ended: Mutex::new(Vec::new()),
             grace_pending: AtomicBool::new(false),
+            cache_hits: metrics::counter!(crate::metrics::CACHE_HITS),
+            cache_misses: metrics::counter!(crate::metrics::CACHE_MISSES),
+            duration: metrics::histogram!(crate::metrics::VERIFICATION_DURATION),
+            outcomes: OutcomeCounters::new(),
         }
     }
 
@@ -208,10 +307,12 @@ impl Verifier {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self.cache.read().expect("lock").get(&digest).cloned();
         if let Some(claims) = cached {
+            self.cache_hits.increment(1);
             // The same time rules as a first verification, at the same clock.
             crate::keys::check_times(&claims, now).map_err(AuthFailure::Jwt)?;
             return Ok(claims);
         }
+        self.cache_misses.increment(1);
         let claims = Arc::new(
             self.keys()
                 .verify_at(token, now)
@@ -232,7 +333,34 @@ impl Verifier {
     /// tenant; an OAuth token of a service user also needs the API key it was issued with to
     /// still work. An API key must have a valid checksum (checked before any lookup), be known,
     /// not be superseded past its grace period, and have its owner usable.
+    ///
+    /// Every call counts in `jeton_verifications_total{kind,outcome}` and
+    /// `jeton_verification_duration_seconds`.
     pub fn verify(&self, credential: &str, now: i64) -> Result<Actor, AuthFailure> {
+        // quanta reads the CPU's time-stamp counter: a few ns where `std::time::Instant`
+        // costs tens (two reads per verification).
+        let started = quanta::Instant::now();
+        // Until a token's claims are read, its kind is unknown: `token`.
+        let mut kind = if credential.is_empty() {
+            KindLabel::None
+        } else if credential.starts_with(self.key_prefix.as_str()) {
+            KindLabel::Known(CredentialKind::ApiKey)
+        } else {
+            KindLabel::Token
+        };
+        let result = self.verify_credential(credential, now, &mut kind);
+        self.outcomes.count(kind, result.as_ref().err().copied());
+        self.duration.record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// [`Verifier::verify`] without the metrics; sets `kind` to the token's kind once known.
+    fn verify_credential(
+        &self,
+        credential: &str,
+        now: i64,
+        kind: &mut KindLabel,
+    ) -> Result<Actor, AuthFailure> {
         if credential.is_empty() {
             return Err(AuthFailure::Missing);
         }
@@ -243,6 +371,7 @@ impl Verifier {
             return self.verify_api_key(credential, now);
         }
         let claims = self.claims(credential, now)?;
+        *kind = KindLabel::Known(CredentialKind::Token(claims.kind));
         if self.directory.is_revoked(claims.jti) {
             return Err(AuthFailure::Revoked);
         }
@@ -384,5 +513,56 @@ impl Verifier {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_and_outcome_has_its_own_counter_slot() {
+        let kinds = [
+            KindLabel::None,
+            KindLabel::Token,
+            KindLabel::Known(CredentialKind::Token(TokenKind::Session)),
+            KindLabel::Known(CredentialKind::Token(TokenKind::Api)),
+            KindLabel::Known(CredentialKind::Token(TokenKind::Oauth)),
+            KindLabel::Known(CredentialKind::ApiKey),
+        ];
+        let kind_indices: std::collections::BTreeSet<usize> =
+            kinds.iter().map(|k| k.index()).collect();
+        assert_eq!(kind_indices, (0..KindLabel::COUNT).collect());
+
+        let rejections = [
+            JwtRejection::Malformed,
+            JwtRejection::WrongAlgorithm,
+            JwtRejection::UnknownKey,
+            JwtRejection::BadSignature,
+            JwtRejection::Expired,
+            JwtRejection::NotYetValid,
+            JwtRejection::WrongIssuerOrAudience,
+        ];
+        let mut outcomes = vec![None];
+        outcomes.extend(rejections.map(|r| Some(AuthFailure::Jwt(r))));
+        outcomes.extend(
+            [
+                AuthFailure::Missing,
+                AuthFailure::TooLong,
+                AuthFailure::Revoked,
+                AuthFailure::OwnerUnknown,
+                AuthFailure::OwnerInactive,
+                AuthFailure::TenantMismatch,
+                AuthFailure::OwnerExpired,
+                AuthFailure::MalformedKey,
+                AuthFailure::UnknownKey,
+                AuthFailure::SupersededKey,
+                AuthFailure::KeyRetired,
+            ]
+            .map(Some),
+        );
+        let indices: std::collections::BTreeSet<usize> =
+            outcomes.iter().map(|o| outcome_index(*o)).collect();
+        assert_eq!(indices, (0..OUTCOMES).collect());
     }
 }

@@ -297,6 +297,7 @@ fn http_table() -> Vec<Row> {
         //  method  path                                                  object          body                                               anon user admin other svc svcA root
         r(GET,    "/healthz",                                             Nothing,        "",                                                [200, 200, 200, 200, 200, 200, 200]),
         r(GET,    "/readyz",                                              Nothing,        "",                                                [200, 200, 200, 200, 200, 200, 200]),
+        r(GET,    "/metrics",                                             Nothing,        "",                                                [200, 200, 200, 200, 200, 200, 200]),
         r(GET,    "/.well-known/jwks.json",                               Nothing,        "",                                                [200, 200, 200, 200, 200, 200, 200]),
         r(GET,    "/.well-known/oauth-authorization-server",              Nothing,        "",                                                [200, 200, 200, 200, 200, 200, 200]),
         r(GET,    "/openapi.json",                                        Nothing,        "",                                                [200, 200, 200, 200, 200, 200, 200]),

@@ -969,6 +969,10 @@ async fn gateway_forwards_authenticated_requests_without_the_credential() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let echoed: Value = response.json().await.unwrap();
     assert_eq!(echoed["method"], "GET");
     assert_eq!(echoed["path"], "/api/v1/catalogs");
@@ -981,6 +985,8 @@ async fn gateway_forwards_authenticated_requests_without_the_credential() {
     assert!(headers["x-jeton-token-id"].is_string());
     assert!(headers.get("x-jeton-scopes").is_some());
     assert_eq!(headers["cookie"], "theme=dark");
+    // The upstream sees the request id the client gets back, for logs on both sides.
+    assert_eq!(headers["x-request-id"], request_id.as_str());
     assert!(!echoed.to_string().contains(&key));
 
     // A bearer credential, a large body (larger than the API's own body limit) streamed intact.

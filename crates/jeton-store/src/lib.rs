@@ -316,17 +316,6 @@ pub struct ChangeRecord {
     pub at_ms: i64,
 }
 
-/// Connections of a store's pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PoolStatus {
-    /// Open connections.
-    pub size: u32,
-    /// Open connections not in use.
-    pub idle: u32,
-    /// The most the pool opens.
-    pub max: u32,
-}
-
 /// A running subscription to change signals (PostgreSQL `LISTEN`); dropping it stops listening.
 #[derive(Debug)]
 pub struct ChangeWatch {
@@ -414,6 +403,17 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
+/// How many connections a store's pool holds at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open, in use or idle.
+    pub connections: u32,
+    /// Open connections waiting in the pool, not in use.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+}
+
 /// The storage port. Every method is one transaction: when it returns `Ok`, the change is
 /// durable (a crash right after loses nothing).
 #[async_trait]
@@ -424,6 +424,8 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
     /// The backend's name: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+    /// The connection pool's current use, for the operations metrics.
+    fn pool_status(&self) -> PoolStatus;
 
     // ---- settings (server-wide values such as the key-hashing secret) ----
     /// Reads a setting.
@@ -629,8 +631,6 @@ pub trait Store: Send + Sync + 'static {
         &self,
         wake: std::sync::Arc<tokio::sync::Notify>,
     ) -> StoreResult<Option<ChangeWatch>>;
-    /// Connections of the pool, for metrics.
-    fn pool_status(&self) -> PoolStatus;
 
     // ---- audit ----
     /// Appends events (one transaction); returns nothing, ids are assigned by the store.

@@ -232,7 +232,7 @@ macro_rules! sql_store {
             };
             use crate::{
                 ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, ChangeRecord, ChangeWatch,
-                PoolStatus, Revocation, RoleRecord, ServiceUserPatch, ServiceUserRecord,
+                Revocation, RoleRecord, ServiceUserPatch, ServiceUserRecord,
                 SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, TokenFilter,
                 TokenRecord, UserPatch, UserRecord,
             };
@@ -459,6 +459,14 @@ macro_rules! sql_store {
 
                 fn backend(&self) -> &'static str {
                     $backend
+                }
+
+                fn pool_status(&self) -> crate::PoolStatus {
+                    crate::PoolStatus {
+                        connections: self.pool.size(),
+                        idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+                        max_connections: self.pool.options().get_max_connections(),
+                    }
                 }
 
                 // ---- settings ----
@@ -1528,14 +1536,6 @@ macro_rules! sql_store {
                     wake: std::sync::Arc<tokio::sync::Notify>,
                 ) -> StoreResult<Option<ChangeWatch>> {
                     super::$watch(&self.pool, wake).await
-                }
-
-                fn pool_status(&self) -> PoolStatus {
-                    PoolStatus {
-                        size: self.pool.size(),
-                        idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
-                        max: self.pool.options().get_max_connections(),
-                    }
                 }
 
                 // ---- audit ----

@@ -14,9 +14,9 @@ use jeton_core::{
 use jeton_store::postgres::PgStore;
 use jeton_store::sqlite::SqliteStore;
 use jeton_store::{
-    ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, Revocation, RoleRecord, ServiceUserPatch,
-    ServiceUserRecord, SigningKeyRecord, Store, StoreError, TenantRecord, TokenFilter, TokenRecord,
-    UserPatch, UserRecord,
+    ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, PoolStatus, Revocation, RoleRecord,
+    ServiceUserPatch, ServiceUserRecord, SigningKeyRecord, Store, StoreError, TenantRecord,
+    TokenFilter, TokenRecord, UserPatch, UserRecord,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -182,6 +182,7 @@ contract! {
     service_user_cascades => |s, _| Box::pin(check_service_user_cascades(s)),
     record_revocation => |s, _| Box::pin(check_record_revocation(s)),
     change_feed => |s, _| Box::pin(check_change_feed(s)),
+    pool_status => |s, _| Box::pin(check_pool_status(s)),
     corrupt_rows_are_internal_errors => |s, url| {
         Box::pin(check_corrupt_rows_are_internal_errors(s, url))
     },
@@ -2043,4 +2044,28 @@ async fn check_change_feed(store: &dyn Store) {
     let rows = store.changes_after(latest, 100).await.unwrap();
     assert_eq!(seen(&rows), vec![(ChangeEntity::User, u.id.to_string())]);
     assert!(rows[0].seq > latest, "seq never restarts after pruning");
+}
+
+/// The pool's use as the metrics report it: at least the connection a query just used is open,
+/// and once it is back in the pool it is idle.
+async fn check_pool_status(store: &dyn Store) {
+    store.ping().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let status = loop {
+        let status: PoolStatus = store.pool_status();
+        assert!(status.connections >= 1, "{status:?}");
+        assert!(status.connections <= status.max_connections, "{status:?}");
+        assert!(status.idle <= status.connections, "{status:?}");
+        // A connection goes back to the pool in a task of its own, shortly after the query.
+        if status.idle >= 1 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(
+        status.idle >= 1,
+        "the used connection is idle again: {status:?}"
+    );
+    let expected_max = if store.backend() == "sqlite" { 4 } else { 10 };
+    assert_eq!(status.max_connections, expected_max, "{status:?}");
 }

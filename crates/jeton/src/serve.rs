@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use jeton_core::Lifetime;
 use serde::Deserialize;
 
@@ -70,6 +70,17 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `jeton_server=debug` [default: info].
     #[arg(long, env = "JETON_LOG", value_name = "FILTER")]
     pub log: Option<String>,
+    /// Log line format: `text` for people, `json` for log collectors (one JSON object per line;
+    /// a request's lines carry its `request_id` in `span`) [default: text].
+    #[arg(long, env = "JETON_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Serve HTTPS: PEM file with the certificate chain, the server's certificate first. Needs
+    /// --tls-key; the default issuer becomes https://LISTEN.
+    #[arg(long, env = "JETON_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the private key of --tls-cert (PKCS#8, RSA or EC).
+    #[arg(long, env = "JETON_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Gateway mode: authenticate every request outside Jeton's own paths and forward it to this
     /// base URL, without the credential and with `X-Jeton-User`, `X-Jeton-Tenant`,
     /// `X-Jeton-Scopes` and `X-Jeton-Token-Id` added (e.g. an Iceberg REST catalog).
@@ -111,12 +122,35 @@ struct FileConfig {
     idle_timeout: Option<String>,
     login_attempts: Option<u32>,
     log: Option<String>,
+    log_format: Option<LogFormat>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     upstream: Option<String>,
     api_key_prefix: Option<String>,
     oauth_token_lifetime: Option<String>,
 }
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://jeton.db";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where and how the server logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logging {
+    /// The `tracing-subscriber` filter, such as `info`.
+    pub filter: String,
+    /// The line format.
+    pub format: LogFormat,
+}
 
 fn lifetime(name: &str, value: Option<String>, default: Lifetime) -> anyhow::Result<Lifetime> {
     match value {
@@ -132,8 +166,8 @@ fn duration(name: &str, value: Option<String>, default: Duration) -> anyhow::Res
 
 impl ServeArgs {
     /// Merges flags/variables, the file and defaults into a validated configuration, and
-    /// returns the log filter beside it.
-    pub fn into_config(self) -> anyhow::Result<(jeton_server::Config, String)> {
+    /// returns the logging settings beside it.
+    pub fn into_config(self) -> anyhow::Result<(jeton_server::Config, Logging)> {
         let file = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -152,6 +186,19 @@ impl ServeArgs {
             .or(file.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
         let mut config = jeton_server::Config::new(database_url, listen);
+        config.tls = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => {
+                // Tokens name the address clients reach, with the scheme they reach it by.
+                config.issuer = format!("https://{listen}");
+                Some(jeton_server::TlsFiles { cert, key })
+            }
+            (None, None) => None,
+            (Some(_), None) => bail!("--tls-cert needs --tls-key (the certificate's private key)"),
+            (None, Some(_)) => bail!("--tls-key needs --tls-cert (the certificate chain)"),
+        };
         if let Some(issuer) = self.issuer.or(file.issuer) {
             config.issuer = issuer;
         }
@@ -259,15 +306,18 @@ impl ServeArgs {
         config.bootstrap_password = std::env::var("JETON_BOOTSTRAP_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty());
-        let log = self.log.or(file.log).unwrap_or_else(|| "info".to_string());
-        Ok((config, log))
+        let logging = Logging {
+            filter: self.log.or(file.log).unwrap_or_else(|| "info".to_string()),
+            format: self.log_format.or(file.log_format).unwrap_or_default(),
+        };
+        Ok((config, logging))
     }
 }
 
 /// Runs `jeton serve` until SIGINT or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (config, log) = args.into_config()?;
-    init_logging(&log)?;
+    let (config, logging) = args.into_config()?;
+    init_logging(&logging)?;
     jeton_server::serve(config).await?;
     Ok(())
 }
@@ -283,13 +333,24 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(filter: &str) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .with_context(|| format!("invalid log filter '{filter}'"))?;
-    tracing_subscriber::fmt()
+fn init_logging(logging: &Logging) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&logging.filter)
+        .with_context(|| format!("invalid log filter '{}'", logging.filter))?;
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match logging.format {
+        LogFormat::Text => builder.init(),
+        // The event's fields at the top level beside `timestamp`, `level` and `target`; the
+        // fields of the innermost span (a request's `request_id`, `method`, `route`) under
+        // `span`, and of all spans under `spans`.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
     Ok(())
 }
 
@@ -307,6 +368,113 @@ mod tests {
     fn config(args: &[&str]) -> anyhow::Result<jeton_server::Config> {
         let cli = Cli::try_parse_from(std::iter::once("jeton").chain(args.iter().copied()))?;
         cli.serve.into_config().map(|(config, _)| config)
+    }
+
+    fn logging(args: &[&str]) -> anyhow::Result<Logging> {
+        let cli = Cli::try_parse_from(std::iter::once("jeton").chain(args.iter().copied()))?;
+        cli.serve.into_config().map(|(_, logging)| logging)
+    }
+
+    /// True when the caller's environment sets one of these variables (they would win over
+    /// the file, and some tests assume defaults).
+    fn env_sets(names: &[&str]) -> bool {
+        names.iter().any(|name| std::env::var_os(name).is_some())
+    }
+
+    #[test]
+    fn tls_files_go_together_and_make_the_issuer_https() {
+        if env_sets(&[
+            "JETON_TLS_CERT",
+            "JETON_TLS_KEY",
+            "JETON_ISSUER",
+            "JETON_LISTEN",
+        ]) {
+            return;
+        }
+        let listen = ["--listen", "127.0.0.1:9443"];
+        let plain = config(&listen).unwrap();
+        assert_eq!(plain.tls, None);
+        assert_eq!(plain.issuer, "http://127.0.0.1:9443");
+
+        let tls_args = [&listen[..], &["--tls-cert", "c.pem", "--tls-key", "k.pem"]].concat();
+        let tls = config(&tls_args).unwrap();
+        assert_eq!(
+            tls.tls,
+            Some(jeton_server::TlsFiles {
+                cert: PathBuf::from("c.pem"),
+                key: PathBuf::from("k.pem"),
+            })
+        );
+        assert_eq!(tls.issuer, "https://127.0.0.1:9443");
+        // An explicit issuer wins.
+        let issuer = [&tls_args[..], &["--issuer", "https://auth.example"]].concat();
+        assert_eq!(config(&issuer).unwrap().issuer, "https://auth.example");
+
+        let only_cert = config(&["--tls-cert", "c.pem"]).unwrap_err().to_string();
+        assert!(
+            only_cert.contains("--tls-cert needs --tls-key"),
+            "{only_cert}"
+        );
+        let only_key = config(&["--tls-key", "k.pem"]).unwrap_err().to_string();
+        assert!(
+            only_key.contains("--tls-key needs --tls-cert"),
+            "{only_key}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jeton.toml");
+        std::fs::write(
+            &file,
+            "tls_cert = \"/etc/jeton/cert.pem\"\ntls_key = \"/etc/jeton/key.pem\"\n",
+        )
+        .unwrap();
+        let from_file = config(&["--config", file.to_str().unwrap()]).unwrap();
+        assert_eq!(
+            from_file.tls.map(|files| (files.cert, files.key)),
+            Some((
+                PathBuf::from("/etc/jeton/cert.pem"),
+                PathBuf::from("/etc/jeton/key.pem")
+            ))
+        );
+        // The file's key without its certificate is as wrong as the flag alone.
+        std::fs::write(&file, "tls_key = \"/etc/jeton/key.pem\"\n").unwrap();
+        assert!(config(&["--config", file.to_str().unwrap()]).is_err());
+    }
+
+    #[test]
+    fn log_format_from_flag_file_and_default() {
+        if env_sets(&["JETON_LOG_FORMAT", "JETON_LOG"]) {
+            return;
+        }
+        let default = logging(&[]).unwrap();
+        assert_eq!(default.format, LogFormat::Text);
+        assert_eq!(default.filter, "info");
+        assert_eq!(
+            logging(&["--log-format", "json"]).unwrap().format,
+            LogFormat::Json
+        );
+        assert_eq!(
+            logging(&["--log-format", "text"]).unwrap().format,
+            LogFormat::Text
+        );
+        let bad = logging(&["--log-format", "xml"]).unwrap_err().to_string();
+        assert!(bad.contains("xml") && bad.contains("json"), "{bad}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jeton.toml");
+        std::fs::write(&file, "log_format = \"json\"\nlog = \"debug\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        let from_file = logging(&["--config", path]).unwrap();
+        assert_eq!(from_file.format, LogFormat::Json);
+        assert_eq!(from_file.filter, "debug");
+        assert_eq!(
+            logging(&["--config", path, "--log-format", "text"])
+                .unwrap()
+                .format,
+            LogFormat::Text
+        );
+        std::fs::write(&file, "log_format = \"xml\"\n").unwrap();
+        assert!(logging(&["--config", path]).is_err());
     }
 
     #[test]

@@ -26,6 +26,9 @@ const JETON_VARS: &[&str] = &[
     "JETON_DATABASE_URL",
     "JETON_CONFIG",
     "JETON_BOOTSTRAP_PASSWORD",
+    "JETON_TLS_CERT",
+    "JETON_TLS_KEY",
+    "JETON_LOG_FORMAT",
 ];
 
 // --- harness ---------------------------------------------------------------------------------
@@ -284,6 +287,63 @@ fn healthy(addr: SocketAddr) -> bool {
 }
 
 // --- without a server --------------------------------------------------------------------------
+
+#[test]
+fn serve_refuses_unusable_tls_files_and_log_formats_before_touching_the_database() {
+    let user = User::new();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("j.db");
+    let cert = dir.path().join("missing-cert.pem");
+    let key = dir.path().join("server.key");
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let listen = free_addr().to_string();
+    let database = format!("sqlite://{}", db.display());
+    let serve = ["serve", "--listen", &listen, "--database-url", &database];
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+
+    let flags = [&serve[..], &["--tls-cert", cert, "--tls-key", key]].concat();
+    let run = user.run(&flags).code(1);
+    assert!(
+        run.stderr.contains("TLS certificate file") && run.stderr.contains(cert),
+        "{run:#?}"
+    );
+    let run = user
+        .run_env(&serve, &[("JETON_TLS_CERT", cert), ("JETON_TLS_KEY", key)])
+        .code(1);
+    assert!(run.stderr.contains(cert), "{run:#?}");
+    // The certificate readable, the key not a key.
+    let made = dir.path().join("made.pem");
+    std::fs::write(
+        &made,
+        "-----BEGIN CERTIFICATE-----\nMAo=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let made = made.to_str().unwrap();
+    let run = user
+        .run(&[&serve[..], &["--tls-cert", made, "--tls-key", made]].concat())
+        .code(1);
+    assert!(
+        run.stderr.contains("TLS key file") && run.stderr.contains("no private key"),
+        "{run:#?}"
+    );
+
+    let run = user
+        .run(&[&serve[..], &["--tls-cert", cert]].concat())
+        .code(1);
+    assert!(
+        run.stderr.contains("--tls-cert needs --tls-key"),
+        "{run:#?}"
+    );
+    let run = user
+        .run(&[&serve[..], &["--log-format", "xml"]].concat())
+        .code(2);
+    assert!(run.stderr.contains("json"), "{run:#?}");
+    assert!(!db.exists(), "the database was created before the checks");
+}
 
 #[test]
 fn usage_errors_exit_2() {

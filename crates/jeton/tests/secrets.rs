@@ -18,8 +18,12 @@
 //! form targets in pages, URLs in JSON) must not hold any secret, not even in the response that
 //! issued it. The expected number of findings is 0; each finding is printed before the test
 //! fails.
+//!
+//! The scenario runs twice, once with each log format (`--log-format text` and `json`). Both
+//! times every response's `X-Request-Id` must appear in the logs; with JSON, every line must be
+//! a JSON object, and the lines logged while a request is handled must carry its `request_id`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{Read, Write};
@@ -457,8 +461,24 @@ fn clean_env(command: &mut Command) {
     }
 }
 
+/// The server's `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
 impl Server {
-    fn start(dir: &Path, admin_password: &str) -> Self {
+    fn start(dir: &Path, admin_password: &str, format: LogFormat) -> Self {
         let addr = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -471,6 +491,7 @@ impl Server {
             // The most verbose level there is, for every crate (sqlx, axum, ...), both ways.
             .args(["--log", "trace"])
             .env("JETON_LOG", "trace")
+            .args(["--log-format", format.as_str()])
             // Many wrong passwords on purpose: the throttle is item 6, not this test.
             .args(["--login-attempts", "1000"])
             .args(["--last-used-flush", "1s"])
@@ -941,10 +962,19 @@ fn form(pairs: &[(&str, &str)]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_leaks_into_logs_responses_audit_or_database() {
+    scenario(LogFormat::Text).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_leaks_with_json_logs_and_every_request_line_has_its_id() {
+    scenario(LogFormat::Json).await;
+}
+
+async fn scenario(format: LogFormat) {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let admin_password = password();
-    let mut server = Server::start(dir.path(), &admin_password);
+    let mut server = Server::start(dir.path(), &admin_password, format);
     let mut s = Scenario::new(format!("http://{}", server.addr));
     s.typed(
         "password (admin, from JETON_BOOTSTRAP_PASSWORD)",
@@ -999,13 +1029,23 @@ async fn no_secret_leaks_into_logs_responses_audit_or_database() {
         });
     }
     // Proof that the verbose levels were on: debug lines (sqlx logs every statement at debug).
+    let log_text: String = s
+        .sources
+        .iter()
+        .filter(|src| src.place == Place::Log)
+        .map(|src| String::from_utf8_lossy(&src.text).into_owned())
+        .collect();
     let mut levels: BTreeMap<&str, usize> = BTreeMap::new();
-    for source in s.sources.iter().filter(|src| src.place == Place::Log) {
-        for line in String::from_utf8_lossy(&source.text).lines() {
-            for level in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] {
-                if line.split_whitespace().nth(1) == Some(level) {
-                    *levels.entry(level).or_default() += 1;
-                }
+    for line in log_text.lines() {
+        let level = match format {
+            LogFormat::Text => line.split_whitespace().nth(1).map(str::to_string),
+            LogFormat::Json => serde_json::from_str::<Value>(line)
+                .ok()
+                .and_then(|v| v["level"].as_str().map(str::to_string)),
+        };
+        for known in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] {
+            if level.as_deref() == Some(known) {
+                *levels.entry(known).or_default() += 1;
             }
         }
     }
@@ -1013,6 +1053,7 @@ async fn no_secret_leaks_into_logs_responses_audit_or_database() {
         levels.get("DEBUG").copied().unwrap_or(0) > 100,
         "the server did not log at debug level: {levels:?}"
     );
+    let request_ids = check_request_ids(&s.sources, &log_text, format);
 
     phases.push(("raw database and logs", started.elapsed()));
     let found = findings(&s.secrets, &s.sources);
@@ -1039,7 +1080,8 @@ async fn no_secret_leaks_into_logs_responses_audit_or_database() {
         println!("  {place:<10} {count:>4} sources, {bytes:>9} bytes");
     }
     println!(
-        "  {log_lines} log lines {levels:?}, {audit_events} audit events over the API, {audit_rows} rows of audit_events, {urls} generated URLs"
+        "  {log_lines} {} log lines {levels:?}, {request_ids} request ids found in them, {audit_events} audit events over the API, {audit_rows} rows of audit_events, {urls} generated URLs",
+        format.as_str()
     );
     let phases: Vec<String> = phases
         .iter()
@@ -1060,6 +1102,99 @@ async fn no_secret_leaks_into_logs_responses_audit_or_database() {
         found.len(),
         found.join("\n")
     );
+}
+
+/// Every response's `X-Request-Id` is a request id of the logs; with JSON logs, every line is a
+/// JSON object, every request's completion line has its `request_id`, method, route, status
+/// and latency, and the lines logged inside requests (sqlx's statements, say) carry the id too.
+/// Returns how many response ids were found.
+fn check_request_ids(sources: &[Source], log_text: &str, format: LogFormat) -> usize {
+    let response_ids: Vec<String> = sources
+        .iter()
+        .filter(|src| src.place == Place::Response)
+        .filter_map(|src| {
+            String::from_utf8_lossy(&src.text)
+                .lines()
+                .find_map(|line| line.strip_prefix("x-request-id: ").map(str::to_string))
+        })
+        .collect();
+    let responses = sources
+        .iter()
+        .filter(|src| src.place == Place::Response)
+        .count();
+    assert_eq!(
+        response_ids.len(),
+        responses,
+        "responses without an X-Request-Id"
+    );
+    let logged: HashSet<String> = match format {
+        LogFormat::Text => {
+            // `request{request_id=... method=... route=...}: ...`
+            log_text
+                .split("request_id=")
+                .skip(1)
+                .filter_map(|rest| rest.split([' ', '}']).next())
+                .map(str::to_string)
+                .collect()
+        }
+        LogFormat::Json => {
+            let mut logged = HashSet::new();
+            let mut inside = 0;
+            for (number, line) in log_text.lines().enumerate() {
+                let value: Value = serde_json::from_str(line).unwrap_or_else(|err| {
+                    panic!("log line {} is not JSON ({err}): {line}", number + 1)
+                });
+                assert!(
+                    value.is_object(),
+                    "log line {} is not an object: {line}",
+                    number + 1
+                );
+                for field in ["timestamp", "level", "target"] {
+                    assert!(value[field].is_string(), "no {field}: {line}");
+                }
+                let span = &value["span"];
+                if value["message"] == "request completed" {
+                    assert_eq!(span["name"], "request", "{line}");
+                    for field in ["request_id", "method", "route"] {
+                        assert!(span[field].is_string(), "no {field}: {line}");
+                    }
+                    assert!(value["status"].is_u64(), "no status: {line}");
+                    assert!(value["latency_ms"].is_f64(), "no latency: {line}");
+                    logged.insert(span["request_id"].as_str().unwrap().to_string());
+                } else if value["spans"]
+                    .as_array()
+                    .is_some_and(|spans| spans.iter().any(|s| s["name"] == "request"))
+                {
+                    let request = value["spans"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|s| s["name"] == "request")
+                        .unwrap();
+                    assert!(request["request_id"].is_string(), "{line}");
+                    inside += 1;
+                }
+            }
+            assert!(
+                inside > 100,
+                "only {inside} lines logged inside requests carry a request span"
+            );
+            logged
+        }
+    };
+    let missing: Vec<&String> = response_ids
+        .iter()
+        .filter(|id| !logged.contains(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} responses' X-Request-Id not in the {} logs, such as {:?}",
+        missing.len(),
+        response_ids.len(),
+        format.as_str(),
+        missing.iter().take(3).collect::<Vec<_>>()
+    );
+    response_ids.len()
 }
 
 /// Password logins (right and wrong), users created and their passwords changed. Returns the

@@ -7,6 +7,7 @@ mod auth;
 mod gateway;
 mod keys;
 mod oauth;
+mod observe;
 mod ops;
 mod roles;
 mod service_users;
@@ -33,6 +34,7 @@ use crate::audit::Event;
 use crate::error::ApiError;
 use crate::service::Service;
 use crate::verify::Actor;
+pub use observe::{REQUEST_ID, is_sane_request_id};
 
 /// The name of the web UI's session cookie.
 pub const SESSION_COOKIE: &str = "auth_token";
@@ -64,7 +66,7 @@ pub struct AppState {
         (name = "tenants", description = "Tenants (root only)"),
         (name = "audit", description = "The audit log"),
         (name = "sql", description = "The SQL-style command language"),
-        (name = "operations", description = "Health, readiness and keys"),
+        (name = "operations", description = "Health, readiness, metrics and keys"),
     )
 )]
 struct ApiDoc;
@@ -168,7 +170,8 @@ fn common_responses(openapi: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// The whole application: API, OpenAPI document, layers, JSON 404 fallback.
+/// The whole application: API, OpenAPI document, layers, JSON 404 fallback. Every request gets
+/// a request id, a log span and metrics (see `observe`).
 pub fn app(service: Arc<Service>) -> Router {
     use tower_http::catch_panic::CatchPanicLayer;
 
@@ -207,6 +210,9 @@ pub fn app(service: Arc<Service>) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a request handler panicked".to_string()).into_response()
         }))
+        // Outermost of the layers `Router::layer` adds, which run after routing: it sees the
+        // matched route, and every answer (a timeout, a panic) passes through it.
+        .layer(axum::middleware::from_fn(observe::observe))
 }
 
 /// After a request that may have written (any method but GET, HEAD and OPTIONS) succeeded,

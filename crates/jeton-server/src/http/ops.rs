@@ -1,8 +1,9 @@
-//! Operations: `/healthz`, `/readyz`, `/.well-known/jwks.json`.
+//! Operations: `/healthz`, `/readyz`, `/metrics`, `/.well-known/jwks.json`.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use jeton_api as api;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,6 +14,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(metrics))
         .routes(routes!(jwks))
 }
 
@@ -46,6 +48,23 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<api::Health>
             status: text.to_string(),
             database: Some(store.backend().to_string()),
         }),
+    )
+}
+
+/// Operations metrics in Prometheus' text exposition format: HTTP requests by route template,
+/// credential verifications by kind and outcome, the verified-token cache's hits and misses,
+/// and the database pool. Unauthenticated, like `/healthz`; it holds no secret, no path and
+/// nothing else a client chose.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format (version 0.0.4)",
+        body = String, content_type = "text/plain; version=0.0.4; charset=utf-8")))]
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&state.service),
     )
 }
 
