@@ -67,10 +67,15 @@ pub const NBF_LEEWAY_SECS: i64 = 5;
 /// The time rules of a verified token at `now`: expired from its `exp` on, not valid before its
 /// `nbf` (less [`NBF_LEEWAY_SECS`]).
 pub fn check_times(claims: &Claims, now: i64) -> Result<(), JwtRejection> {
-    if claims.exp <= now {
+    check_window(claims.exp, claims.nbf, now)
+}
+
+/// [`check_times`] on the two times alone (what the verification cache keeps of them).
+pub fn check_window(exp: i64, nbf: i64, now: i64) -> Result<(), JwtRejection> {
+    if exp <= now {
         return Err(JwtRejection::Expired);
     }
-    if claims.nbf > now + NBF_LEEWAY_SECS {
+    if nbf > now + NBF_LEEWAY_SECS {
         return Err(JwtRejection::NotYetValid);
     }
     Ok(())
