@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jeton_core::token::Claims;
 use jeton_store::{SigningKeyRecord, Store};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -48,9 +48,30 @@ impl JwtRejection {
     }
 }
 
+/// The active key, parsed once: `jsonwebtoken::encode` would parse the PKCS#8 document and
+/// derive the public key (a scalar multiplication as costly as the signature) on every call.
 struct Signer {
     kid: String,
-    key: EncodingKey,
+    key: SigningKey,
+    /// The encoded JOSE header, the same for every token this key signs.
+    header: String,
+}
+
+impl Signer {
+    fn new(record: &SigningKeyRecord) -> Result<Self, ApiError> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        let key = SigningKey::from_pkcs8_der(&record.private_key)
+            .map_err(|e| ApiError::Internal(format!("bad signing key {}: {e}", record.kid)))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(record.kid.clone());
+        let header = serde_json::to_vec(&header)
+            .map_err(|e| ApiError::Internal(format!("encoding a JWT header: {e}")))?;
+        Ok(Self {
+            kid: record.kid.clone(),
+            key,
+            header: URL_SAFE_NO_PAD.encode(header),
+        })
+    }
 }
 
 /// The server's signing keys: the newest active one signs; all published ones verify.
@@ -67,10 +88,15 @@ pub const NBF_LEEWAY_SECS: i64 = 5;
 /// The time rules of a verified token at `now`: expired from its `exp` on, not valid before its
 /// `nbf` (less [`NBF_LEEWAY_SECS`]).
 pub fn check_times(claims: &Claims, now: i64) -> Result<(), JwtRejection> {
-    if claims.exp <= now {
+    check_window(claims.exp, claims.nbf, now)
+}
+
+/// [`check_times`] on the two times alone (what the verification cache keeps of them).
+pub fn check_window(exp: i64, nbf: i64, now: i64) -> Result<(), JwtRejection> {
+    if exp <= now {
         return Err(JwtRejection::Expired);
     }
-    if claims.nbf > now + NBF_LEEWAY_SECS {
+    if nbf > now + NBF_LEEWAY_SECS {
         return Err(JwtRejection::NotYetValid);
     }
     Ok(())
@@ -175,10 +201,7 @@ impl KeyRing {
         validation.validate_exp = false;
         validation.validate_nbf = false;
         Ok(Self {
-            signer: Signer {
-                kid: active.kid.clone(),
-                key: EncodingKey::from_ed_der(&active.private_key),
-            },
+            signer: Signer::new(active)?,
             verifiers,
             jwks: serde_json::json!({ "keys": jwks_keys }),
             validation,
@@ -190,12 +213,21 @@ impl KeyRing {
         &self.signer.kid
     }
 
-    /// Signs claims into a compact JWT.
+    /// Signs claims into a compact JWT (JWS compact serialization, EdDSA over
+    /// `header.payload`; byte for byte what `jsonwebtoken::encode` makes).
     pub fn sign(&self, claims: &Claims) -> Result<String, ApiError> {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.signer.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.signer.key)
-            .map_err(|e| ApiError::Internal(format!("signing token: {e}")))
+        use ed25519_dalek::Signer as _;
+        let payload = serde_json::to_vec(claims)
+            .map_err(|e| ApiError::Internal(format!("signing token: {e}")))?;
+        let header = &self.signer.header;
+        let mut jwt = String::with_capacity(header.len() + payload.len() * 4 / 3 + 92);
+        jwt.push_str(header);
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut jwt);
+        let signature = self.signer.key.sign(jwt.as_bytes());
+        jwt.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut jwt);
+        Ok(jwt)
     }
 
     /// Verifies a compact JWT now, by the system clock; see [`KeyRing::verify_at`].
@@ -273,6 +305,28 @@ mod tests {
     fn ring(seed: u8) -> KeyRing {
         let record = generate_key([seed; 32], 1).unwrap();
         KeyRing::from_records(&[record], "http://jeton.test", "jeton").unwrap()
+    }
+
+    #[test]
+    fn signs_byte_for_byte_like_jsonwebtoken() {
+        let record = generate_key([9; 32], 1).unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(record.kid.clone());
+        let key = jsonwebtoken::EncodingKey::from_ed_der(&record.private_key);
+        let ring = KeyRing::from_records(&[record], "http://jeton.test", "jeton").unwrap();
+        for claims in [
+            claims(1_800_000_000),
+            Claims {
+                scope: "catalog catalog:read".into(),
+                akid: Some(jeton_core::ApiKeyId(Uuid::from_u128(4))),
+                kind: TokenKind::Oauth,
+                ..claims(1_800_000_000)
+            },
+        ] {
+            let ours = ring.sign(&claims).unwrap();
+            assert_eq!(ours, jsonwebtoken::encode(&header, &claims, &key).unwrap());
+            assert_eq!(ring.verify_at(&ours, 1_800_000_001).unwrap(), claims);
+        }
     }
 
     #[test]
@@ -355,8 +409,12 @@ mod tests {
             .unwrap();
         let mut hs = Header::new(Algorithm::HS256);
         hs.kid = Some(ring_a.current_kid().to_string());
-        let forged =
-            jsonwebtoken::encode(&hs, &claims(now()), &EncodingKey::from_secret(&public)).unwrap();
+        let forged = jsonwebtoken::encode(
+            &hs,
+            &claims(now()),
+            &jsonwebtoken::EncodingKey::from_secret(&public),
+        )
+        .unwrap();
         assert_eq!(
             ring_a.verify_at(&forged, now()),
             Err(JwtRejection::WrongAlgorithm)
