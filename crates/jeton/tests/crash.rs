@@ -49,19 +49,20 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{JETON, JETON_VARS, PG_URL_VAR, free_addr, with_database};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection};
 use tokio::sync::watch;
 
-const JETON: &str = env!("CARGO_BIN_EXE_jeton");
-const PG_URL_VAR: &str = "JETON_TEST_DATABASE_URL";
 const ADMIN_PASSWORD: &str = "crash-test-bootstrap-password";
 /// Fixed, so that tokens stay valid if a restart has to move to another port.
 const ISSUER: &str = "http://jeton-crash-test";
@@ -77,23 +78,6 @@ const LOGIN_EVERY: u64 = 5;
 /// Once this much time has gone by, stop killing as soon as [`MIN_KILLS`] is reached (unless
 /// `JETON_CRASH_KILLS` asks for a number).
 const SOFT_DEADLINE: Duration = Duration::from_secs(35);
-
-/// Variables that would leak the caller's settings into the server.
-const JETON_VARS: &[&str] = &[
-    "JETON_URL",
-    "JETON_TOKEN",
-    "JETON_PROFILE",
-    "JETON_CONFIG_DIR",
-    "JETON_LISTEN",
-    "JETON_DATABASE_URL",
-    "JETON_CONFIG",
-    "JETON_BOOTSTRAP_PASSWORD",
-    "JETON_ISSUER",
-    "JETON_LOG",
-    "JETON_LOGIN_ATTEMPTS",
-    "JETON_API_KEY_PREFIX",
-    "JETON_UPSTREAM",
-];
 
 // --- tests -----------------------------------------------------------------------------------
 
@@ -190,23 +174,6 @@ where
     }
 }
 
-/// The same server URL naming another database.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[authority..].find('/') {
-        Some(slash) => &base[..authority + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{server}/{database}?{query}"),
-        None => format!("{server}/{database}"),
-    }
-}
-
 // --- randomness ------------------------------------------------------------------------------
 
 /// The run's seed: `JETON_CRASH_SEED`, or the clock.
@@ -268,13 +235,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 impl Server {

@@ -32,6 +32,9 @@ pub const JETON_VARS: &[&str] = &[
     "JETON_LOGIN_ATTEMPTS",
     "JETON_API_KEY_PREFIX",
     "JETON_UPSTREAM",
+    "JETON_TLS_CERT",
+    "JETON_TLS_KEY",
+    "JETON_LOG_FORMAT",
 ];
 
 /// A free port on the loopback interface.
