@@ -38,6 +38,9 @@ pub(crate) async fn follow(inner: Weak<Inner>) {
             Ok(page) => {
                 apply(&strong, position, &page).await;
                 position = Some(page.next);
+                strong
+                    .position
+                    .store(page.next, std::sync::atomic::Ordering::Release);
                 // A full page means more is waiting: current only once it has been read.
                 if page.changes.len() < FULL_PAGE {
                     *strong.feed_ok.lock().expect("lock") = Some(Instant::now());

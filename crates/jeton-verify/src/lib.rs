@@ -270,6 +270,8 @@ struct Inner {
     cache: cache::Cache,
     /// When a feed request last succeeded; `None` before the first.
     feed_ok: Mutex<Option<Instant>>,
+    /// The feed position every change up to which has been applied; -1 before the first read.
+    position: std::sync::atomic::AtomicI64,
     /// Wakes [`Verifier::ready`] waiters.
     ready: tokio::sync::Notify,
     task: Mutex<Option<tokio::task::AbortHandle>>,
@@ -302,6 +304,7 @@ impl Verifier {
             cache: cache::Cache::new(config.cache_capacity),
             http,
             feed_ok: Mutex::new(None),
+            position: std::sync::atomic::AtomicI64::new(-1),
             ready: tokio::sync::Notify::new(),
             task: Mutex::new(None),
             config,
@@ -383,6 +386,16 @@ impl Verifier {
     /// Number of answers cached now (positive and negative).
     pub fn cached(&self) -> usize {
         self.inner.cache.len()
+    }
+
+    /// The change-feed position up to which every change has been applied (`next` of Jeton's
+    /// `GET /api/v1/changes`); `None` before the feed was first read.
+    pub fn feed_position(&self) -> Option<i64> {
+        let position = self
+            .inner
+            .position
+            .load(std::sync::atomic::Ordering::Acquire);
+        (position >= 0).then_some(position)
     }
 
     /// Whether cached answers are trusted now: the feed was read within
