@@ -28,6 +28,8 @@ use crate::service::Service;
 
 /// How long a hole in the sequence is waited for before it is taken for a rolled-back write.
 pub const GAP_WAIT: Duration = Duration::from_secs(5);
+/// Least time between two reads of the feed prompted by local writes.
+pub const POKE_GAP: Duration = Duration::from_millis(20);
 /// Rows read per query.
 const BATCH: u32 = 1000;
 /// How many of the newest rows a starting instance applies again: writes that were in flight
@@ -38,6 +40,10 @@ const START_OVERLAP: i64 = 100;
 #[derive(Debug)]
 pub struct Feed {
     wake: Arc<Notify>,
+    /// Wakes the follower after a local write, where the database sends no signal.
+    poked: Notify,
+    /// True when the store signals commits itself (PostgreSQL): local writes need no poke.
+    signalled: std::sync::atomic::AtomicBool,
     settled: watch::Sender<i64>,
     poll_interval: Duration,
 }
@@ -47,6 +53,8 @@ impl Feed {
     pub fn new(poll_interval: Duration) -> Self {
         Self {
             wake: Arc::new(Notify::new()),
+            poked: Notify::new(),
+            signalled: std::sync::atomic::AtomicBool::new(false),
             settled: watch::Sender::new(0),
             poll_interval,
         }
@@ -57,10 +65,21 @@ impl Feed {
         self.wake.clone()
     }
 
-    /// Asks the follower to read the feed now (after a local write, so that HTTP feed clients
-    /// hear of it without waiting for the next poll).
+    /// Notes that the store signals every commit (its change watch is running), so that local
+    /// writes need no [`Feed::poke`].
+    pub fn set_signalled(&self) {
+        self.signalled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Asks the follower to read the feed soon after a local write, so that HTTP feed clients
+    /// hear of it without waiting for the next poll. A no-op where the database signals commits
+    /// itself; otherwise reads prompted this way are at least [`POKE_GAP`] apart, so a stream of
+    /// writes (or of token requests) cannot keep the follower querying without a pause.
     pub fn poke(&self) {
-        self.wake.notify_one();
+        if !self.signalled.load(std::sync::atomic::Ordering::Relaxed) {
+            self.poked.notify_one();
+        }
     }
 
     /// Every row at or below this has been applied here (or its hole given up on).
@@ -218,8 +237,12 @@ pub(crate) async fn follow(service: Weak<Service>, feed: Arc<Feed>, mut position
                 }
             }
         }
+        let read_at = tokio::time::Instant::now();
         tokio::select! {
             () = feed.wake.notified() => {}
+            () = feed.poked.notified() => {
+                tokio::time::sleep_until(read_at + POKE_GAP).await;
+            }
             () = tokio::time::sleep(feed.poll_interval) => {}
         }
     }

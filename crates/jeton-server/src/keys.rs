@@ -108,6 +108,13 @@ fn kid_for(public_key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(digest)[..16].to_string()
 }
 
+/// Until when a key stays published: `None` while it signs; once retired, for as long as a
+/// token it signed may live (`longest_token_secs`).
+pub fn published_until(key: &SigningKeyRecord, longest_token_secs: i64) -> Option<i64> {
+    key.retired_at
+        .map(|retired| retired.saturating_add(longest_token_secs))
+}
+
 /// The keys to publish at `now`: those still signing, and those retired less than
 /// `longest_token_secs` ago (a token they signed may still be live). Newest first, as given.
 pub fn published(
@@ -117,10 +124,7 @@ pub fn published(
 ) -> Vec<SigningKeyRecord> {
     records
         .into_iter()
-        .filter(|k| {
-            k.retired_at
-                .is_none_or(|retired| retired.saturating_add(longest_token_secs) > now)
-        })
+        .filter(|k| published_until(k, longest_token_secs).is_none_or(|until| until > now))
         .collect()
 }
 

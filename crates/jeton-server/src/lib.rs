@@ -136,6 +136,9 @@ pub async fn start_with_store(
         .store()
         .watch_changes(service.feed().waker())
         .await?;
+    if change_watch.is_some() {
+        service.feed().set_signalled();
+    }
     let follower = tokio::spawn(feed::follow(
         Arc::downgrade(&service),
         service.feed().clone(),

@@ -216,8 +216,9 @@ pub fn app(service: Arc<Service>) -> Router {
 }
 
 /// After a request that may have written (any method but GET, HEAD and OPTIONS) succeeded,
-/// wakes the change-feed follower: the change reaches `GET /api/v1/changes` readers at once
-/// rather than at the next poll (where the database sends no signal of its own, as SQLite).
+/// pokes the change-feed follower ([`Feed::poke`](crate::feed::Feed::poke)): where the database
+/// sends no signal of its own (SQLite), the change reaches `GET /api/v1/changes` readers within
+/// milliseconds rather than at the next poll.
 async fn poke_feed_after_writes(
     axum::extract::State(feed): axum::extract::State<Arc<crate::feed::Feed>>,
     request: Request,

@@ -98,11 +98,12 @@ impl Service {
 
     // ---------------------------------------------------------------- tenants
 
-    fn require_root(actor: &Actor) -> ApiResult<()> {
+    /// Root users (with the `admin` scope) only; `what` completes "only root users may ...".
+    pub(super) fn require_root(actor: &Actor, what: &str) -> ApiResult<()> {
         if actor.subject().is_root() {
             Ok(())
         } else {
-            Err(ApiError::forbidden("only root users may manage tenants"))
+            Err(ApiError::forbidden(&format!("only root users may {what}")))
         }
     }
 
@@ -127,13 +128,13 @@ impl Service {
 
     /// All tenants (root).
     pub async fn list_tenants(&self, actor: &Actor) -> ApiResult<Vec<TenantRecord>> {
-        Self::require_root(actor)?;
+        Self::require_root(actor, "manage tenants")?;
         Ok(self.store.list_tenants().await?)
     }
 
     /// Creates a tenant (root).
     pub async fn create_tenant(&self, actor: &Actor, name: &str) -> ApiResult<TenantRecord> {
-        Self::require_root(actor)?;
+        Self::require_root(actor, "manage tenants")?;
         validate_name("tenant name", name).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
         let tenant = TenantRecord {
             id: self.new_id(TenantId::new_v7),
@@ -158,7 +159,7 @@ impl Service {
 
     /// Deletes a tenant with everything in it (root; never the root user's own tenant).
     pub async fn delete_tenant(&self, actor: &Actor, reference: &str) -> ApiResult<()> {
-        Self::require_root(actor)?;
+        Self::require_root(actor, "manage tenants")?;
         let tenant = self.find_tenant(actor, reference).await?;
         if tenant.id == actor.principal.tenant_id {
             return Err(ApiError::Unprocessable(

@@ -22,17 +22,9 @@ pub struct ChangePage {
 }
 
 impl Service {
-    fn require_root_admin(actor: &Actor, what: &str) -> ApiResult<()> {
-        if actor.subject().is_root() {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!("only root users may {what}")))
-        }
-    }
-
-    /// Every signing key, newest first, with whether it signs, still verifies, or expired.
+    /// Every signing key: the signer first, then retired ones, latest retired first.
     pub async fn list_signing_keys(&self, actor: &Actor) -> ApiResult<Vec<SigningKeyRecord>> {
-        Self::require_root_admin(actor, "manage signing keys")?;
+        Self::require_root(actor, "manage signing keys")?;
         let mut keys = self.store.list_signing_keys().await?;
         // The signer first, then retired keys from the latest retired; creation time breaks ties.
         keys.sort_by(|a, b| {
@@ -45,7 +37,7 @@ impl Service {
     /// Makes a new key the signer on every instance; the old one stays published while tokens
     /// it signed may live.
     pub async fn rotate_signing_key(&self, actor: &Actor) -> ApiResult<SigningKeyRecord> {
-        Self::require_root_admin(actor, "manage signing keys")?;
+        Self::require_root(actor, "manage signing keys")?;
         let mut seed = [0u8; 32];
         rand::fill(&mut seed);
         let now = self.now();
@@ -64,8 +56,7 @@ impl Service {
 
     /// Until when a key stays in the JWKS (`None` while it signs).
     pub fn published_until(&self, key: &SigningKeyRecord) -> Option<i64> {
-        key.retired_at
-            .map(|retired| retired.saturating_add(self.config.longest_token_secs()))
+        crate::keys::published_until(key, self.config.longest_token_secs())
     }
 
     /// Changes after `after`, up to the settled mark; waits up to `wait` for one when there is
@@ -108,11 +99,10 @@ impl Service {
         } else {
             Vec::new()
         };
-        let full = changes.len() == MAX_CHANGES_PER_PAGE as usize;
         changes.retain(|c| c.seq <= settled);
         let next = match changes.last() {
             // A full page below the mark: more may follow.
-            Some(last) if full && changes.len() == MAX_CHANGES_PER_PAGE as usize => last.seq,
+            Some(last) if changes.len() == MAX_CHANGES_PER_PAGE as usize => last.seq,
             // Everything up to the mark was returned (a missing row was rolled back).
             _ => settled.max(from),
         };
