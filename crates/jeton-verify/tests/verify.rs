@@ -155,6 +155,26 @@ impl Jeton {
     }
 }
 
+/// Creates a tenant-user service user, then waits until the protected service's feed has
+/// passed its creation: the creation's own feed rows, arriving after the key's first use, would
+/// (rightly) drop that first answer and make counts of calls to Jeton race.
+async fn followed_service_user(
+    jeton: &Jeton,
+    service: &Protected,
+    name: &str,
+    scopes: &[&str],
+) -> (String, String) {
+    let before = jeton.feed_next(None).await;
+    let created = jeton.service_user(name, "tenant-user", scopes).await;
+    let after = jeton.feed_next(Some(before)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while service.verifier.feed_position().is_none_or(|p| p < after) {
+        assert!(Instant::now() < deadline, "the feed did not follow");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    created
+}
+
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -268,16 +288,7 @@ async fn jwt_and_api_key_run_the_handler_and_are_asked_once() {
     }
     assert_eq!(jeton.verify_calls(), 1);
 
-    // The creation's own feed rows would drop the key's first answer if they arrived after it:
-    // let the library's feed pass them first.
-    let before = jeton.feed_next(None).await;
-    let (key, id) = jeton.service_user("etl", "tenant-user", &["read"]).await;
-    let created = jeton.feed_next(Some(before)).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while service.verifier.feed_position().is_none_or(|p| p < created) {
-        assert!(Instant::now() < deadline, "the feed did not follow");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (key, id) = followed_service_user(&jeton, &service, "etl", &["read"]).await;
     let (status, _, body) = service.whoami(Some(("x-api-key", &key))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["user_id"], id.as_str());
@@ -410,7 +421,7 @@ async fn a_revoked_token_is_refused_within_a_second() {
 async fn a_rotated_key_is_refused_within_a_second() {
     let jeton = Jeton::spawn(ISSUER).await;
     let service = Protected::spawn(&jeton).await;
-    let (old, id) = jeton.service_user("etl", "tenant-user", &[]).await;
+    let (old, id) = followed_service_user(&jeton, &service, "etl", &[]).await;
     assert_eq!(service.bearer(&old).await.0, StatusCode::OK);
     assert_eq!(service.bearer(&old).await.0, StatusCode::OK);
     assert_eq!(jeton.verify_calls(), 1);
