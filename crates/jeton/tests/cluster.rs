@@ -319,7 +319,18 @@ async fn instances_share_one_postgres() {
 
         // Signing-key rotation through A: B signs with the new key within a second, and
         // tokens signed by the old key keep verifying on both.
+        // (Two instances that started together on an empty database may each have made a first
+        // key; both verify, and every instance picks the same one to sign.)
         let old_token = bob_session.clone();
+        let published = |jwks: &Value| jwks["keys"].as_array().unwrap().len();
+        let jwks_before: Value = client
+            .get(format!("{}/.well-known/jwks.json", b.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let (status, key) = call(
             &client,
             reqwest::Method::POST,
@@ -347,7 +358,7 @@ async fn instances_share_one_postgres() {
             .json()
             .await
             .unwrap();
-        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "{jwks}");
+        assert_eq!(published(&jwks), published(&jwks_before) + 1, "{jwks}");
         assert_eq!(verify(&client, &a.base, &old_token).await, 200);
         assert_eq!(verify(&client, &b.base, &old_token).await, 200);
         let (status, keys) = call(
@@ -365,7 +376,9 @@ async fn instances_share_one_postgres() {
             .iter()
             .map(|k| k["status"].as_str().unwrap())
             .collect();
-        assert_eq!(statuses, ["signing", "verifying"], "{keys}");
+        assert_eq!(statuses[0], "signing", "{keys}");
+        assert!(statuses.len() >= 2, "{keys}");
+        assert!(statuses[1..].iter().all(|s| *s == "verifying"), "{keys}");
 
         lags.sort();
         eprintln!(
