@@ -229,9 +229,20 @@ async fn the_session_cookie_is_http_only_and_strict_and_secure_over_tls() {
     assert!(cookie.contains("Max-Age="), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
 
-    // Behind a TLS-terminating proxy the cookie is Secure.
+    // A client's word that the connection is TLS is not taken...
     let answer = login_answer(
         &server,
+        "admin",
+        ADMIN_PASSWORD,
+        &[("x-forwarded-proto", "https")],
+    )
+    .await;
+    let cookie = answer.set_cookie("auth_token").unwrap();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    // ... but behind a TLS-terminating proxy (--trust-forwarded-headers) the cookie is Secure.
+    let proxied = spawn_with(|c| c.trust_forwarded_headers = true).await;
+    let answer = login_answer(
+        &proxied,
         "admin",
         ADMIN_PASSWORD,
         &[("x-forwarded-proto", "https")],
@@ -246,7 +257,7 @@ async fn the_session_cookie_is_http_only_and_strict_and_secure_over_tls() {
     // The cookie is the session token: the API accepts it too.
     let value = cookie_value(&cookie);
     let me = http()
-        .get(format!("{}/api/v1/me", server.base))
+        .get(format!("{}/api/v1/me", proxied.base))
         .header("cookie", format!("auth_token={value}"))
         .send()
         .await

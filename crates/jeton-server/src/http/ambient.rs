@@ -14,10 +14,11 @@
 //! `Referrer-Policy: same-origin` so that their form posts name their origin.
 //!
 //! **Sec-Fetch-Site**, where the browser sends it, is a second witness pages cannot forge: it
-//! must say `same-origin`, except for an origin listed with `--allowed-origin`, which is by
-//! definition another origin (`same-site` or `cross-site`). `same-site` alone is no proof: a
-//! page on another port of the same host is same-site, and `SameSite=Strict` lets the cookie
-//! through to it. `none` (a URL typed by the user) never changes anything.
+//! must say `same-origin`, or `same-site` for an origin listed with `--allowed-origin` (a UI on
+//! a sibling host name). `same-site` alone is no proof: a page on another port of the same host
+//! is same-site, and `SameSite=Strict` lets the cookie through to it. `cross-site` never comes
+//! with the cookie from a browser that honours `SameSite=Strict`, and `none` (a URL typed by the
+//! user) never changes anything: both refused.
 //!
 //! **Body type.** Such a request carries JSON (`application/json` or `application/*+json`),
 //! or nothing; the UI's form posts (see [`FormPosts`]) may also send
@@ -98,9 +99,7 @@ pub fn from_own_origin(headers: &HeaderMap, config: &Config) -> Result<(), Cross
             .filter_map(|o| normalise_origin(o))
             .any(|o| o == origin);
         let fine = site.eq_ignore_ascii_case("same-origin")
-            || (listed_elsewhere
-                && (site.eq_ignore_ascii_case("same-site")
-                    || site.eq_ignore_ascii_case("cross-site")));
+            || (listed_elsewhere && site.eq_ignore_ascii_case("same-site"));
         if !fine {
             return Err(CrossOrigin::FetchSite);
         }
@@ -222,6 +221,10 @@ mod tests {
                 ("sec-fetch-site", "same-site")
             ]),
             Ok(())
+        );
+        assert_eq!(
+            check(&[("origin", "https://ui.example.com"), ("sec-fetch-site", "cross-site")]),
+            Err(CrossOrigin::FetchSite)
         );
         assert_eq!(check(&[]), Err(CrossOrigin::MissingOrigin));
         assert_eq!(
