@@ -57,8 +57,9 @@ pub struct Config {
     pub change_poll_interval: Duration,
     /// Serve HTTPS with this certificate and key instead of plain HTTP.
     pub tls: Option<TlsFiles>,
-    /// Origins (`scheme://host[:port]`), besides the issuer's, whose pages may make
-    /// state-changing requests authenticated by the session cookie (`--allowed-origin`).
+    /// Origins (`scheme://host[:port]`), besides the issuer's, under which browsers reach this
+    /// server: their pages may make state-changing requests authenticated by the session
+    /// cookie (`--allowed-origin`).
     pub allowed_origins: Vec<String>,
     /// Trust the client's `X-Forwarded-*` and `Forwarded` headers (a reverse proxy in front of
     /// Jeton sets them): forward them upstream in gateway mode, and believe

@@ -93,10 +93,10 @@ pub struct ServeArgs {
     /// Lifetime of access tokens from the OAuth2 token endpoint [default: 1h].
     #[arg(long, env = "JETON_OAUTH_TOKEN_LIFETIME", value_name = "DURATION")]
     pub oauth_token_lifetime: Option<String>,
-    /// Another origin (`https://host[:port]`) whose pages may make state-changing requests
-    /// with the web UI's session cookie, besides the issuer's own origin; repeat for several
-    /// (comma-separated in JETON_ALLOWED_ORIGIN). Requests authenticated by the cookie that
-    /// change anything from any other origin are refused with 403.
+    /// Another origin (`https://host[:port]`) under which browsers reach this server's web UI,
+    /// besides the issuer's own origin (another host name, or a proxy's address); repeat for
+    /// several (comma-separated in JETON_ALLOWED_ORIGIN). Requests authenticated by the
+    /// session cookie that change anything from any other origin are refused with 403.
     #[arg(
         long = "allowed-origin",
         env = "JETON_ALLOWED_ORIGIN",

@@ -14,11 +14,12 @@
 //! `Referrer-Policy: same-origin` so that their form posts name their origin.
 //!
 //! **Sec-Fetch-Site**, where the browser sends it, is a second witness pages cannot forge: it
-//! must say `same-origin`, or `same-site` for an origin listed with `--allowed-origin` (a UI on
-//! a sibling host name). `same-site` alone is no proof: a page on another port of the same host
-//! is same-site, and `SameSite=Strict` lets the cookie through to it. `cross-site` never comes
-//! with the cookie from a browser that honours `SameSite=Strict`, and `none` (a URL typed by the
-//! user) never changes anything: both refused.
+//! must say `same-origin`. Jeton's pages are served by Jeton, under the origin they post to
+//! (`--allowed-origin` names the other origins Jeton itself is reached under, such as another
+//! host name), so nothing else is ever legitimate: `same-site` is a page on another port or a
+//! sibling host (which `SameSite=Strict` lets the cookie through to), `cross-site` never
+//! comes with the cookie from a browser that honours `SameSite=Strict`, and `none` (a URL typed
+//! by the user) never changes anything.
 //!
 //! **Body type.** Such a request carries JSON (`application/json` or `application/*+json`),
 //! or nothing; the UI's form posts (see [`FormPosts`]) may also send
@@ -91,18 +92,12 @@ pub fn from_own_origin(headers: &HeaderMap, config: &Config) -> Result<(), Cross
     if !config.public_origins().contains(&origin) {
         return Err(CrossOrigin::ForeignOrigin);
     }
-    if let Some(site) = headers.get("sec-fetch-site") {
-        let site = site.to_str().unwrap_or_default().trim();
-        let listed_elsewhere = config
-            .allowed_origins
-            .iter()
-            .filter_map(|o| normalise_origin(o))
-            .any(|o| o == origin);
-        let fine = site.eq_ignore_ascii_case("same-origin")
-            || (listed_elsewhere && site.eq_ignore_ascii_case("same-site"));
-        if !fine {
-            return Err(CrossOrigin::FetchSite);
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !site
+            .to_str()
+            .is_ok_and(|site| site.trim().eq_ignore_ascii_case("same-origin"))
+    {
+        return Err(CrossOrigin::FetchSite);
     }
     Ok(())
 }
@@ -218,14 +213,19 @@ mod tests {
         assert_eq!(
             check(&[
                 ("origin", "https://ui.example.com"),
-                ("sec-fetch-site", "same-site")
+                ("sec-fetch-site", "same-origin")
             ]),
             Ok(())
         );
-        assert_eq!(
-            check(&[("origin", "https://ui.example.com"), ("sec-fetch-site", "cross-site")]),
-            Err(CrossOrigin::FetchSite)
-        );
+        for site in ["same-site", "cross-site"] {
+            let mut map = headers(&[("origin", "https://ui.example.com")]);
+            map.insert("sec-fetch-site", HeaderValue::from_static(site));
+            assert_eq!(
+                from_own_origin(&map, &config),
+                Err(CrossOrigin::FetchSite),
+                "{site}"
+            );
+        }
         assert_eq!(check(&[]), Err(CrossOrigin::MissingOrigin));
         assert_eq!(
             check(&[("sec-fetch-site", "same-origin")]),
