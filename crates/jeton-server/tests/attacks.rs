@@ -2172,6 +2172,14 @@ async fn cookie_writes_from_other_origins_are_refused_audited_and_change_nothing
             .iter()
             .any(|e| e["details"]["reason"] == "missing_origin")
     );
+    // The route, not the raw path: the sender's text may name another tenant's objects.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["details"]["path"] == "/api/v1/service-users/{service_user}/disable"),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| e.to_string().contains(&svc_id)));
     assert!(
         events
             .iter()

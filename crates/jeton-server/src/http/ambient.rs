@@ -134,7 +134,7 @@ pub fn check_cookie_request(
                 .detail("origin", header_text("origin"))
                 .detail("sec_fetch_site", header_text("sec-fetch-site"))
                 .detail("method", parts.method.as_str())
-                .detail("path", crate::audit::path_detail(parts.uri.path())),
+                .detail("path", route(parts)),
         );
         return Err(ApiError::Forbidden(CROSS_ORIGIN_REFUSED.to_string()));
     }
@@ -148,6 +148,17 @@ pub fn check_cookie_request(
         ));
     }
     Ok(())
+}
+
+/// The route template the request matched (`/api/v1/service-users/{id}/disable`), for the
+/// audit record: the raw path is the sender's text, and may name another tenant's object,
+/// which this tenant's audit log must not show. Gateway requests match no route: their path
+/// (sanitised) is the upstream's, not Jeton's objects.
+fn route(parts: &Parts) -> String {
+    match parts.extensions.get::<axum::extract::MatchedPath>() {
+        Some(matched) => matched.as_str().to_string(),
+        None => crate::audit::path_detail(parts.uri.path()),
+    }
 }
 
 /// A JSON body, no body at all, or (with `forms`) an HTML form.
