@@ -2018,14 +2018,13 @@ fn with_cookie(
     request
 }
 
+/// A request: method, path, and the body with its content type, if any.
+type Write = (Method, String, Option<(&'static str, String)>);
+
 /// The state-changing requests of the attack in the issue and of its class, as a page would
 /// send them with the cookie: the command language as `text/plain` and as JSON, a JSON create,
 /// body-less POSTs (revoke all of a user's tokens, disable a service user), PATCH and DELETE.
-fn cookie_writes(
-    alice: &str,
-    svc_id: &str,
-    token_id: &str,
-) -> Vec<(Method, String, Option<(&'static str, String)>)> {
+fn cookie_writes(alice: &str, svc_id: &str, token_id: &str) -> Vec<Write> {
     vec![
         (
             Method::POST,
