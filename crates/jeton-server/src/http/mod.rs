@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod control;
 mod gateway;
 mod keys;
 mod oauth;
@@ -189,6 +190,11 @@ pub fn app(service: Arc<Service>) -> Router {
         )
         .merge(oauth::iceberg_routes())
         .merge(crate::ui::router(config.upstream.is_some()))
+        // Jeton's own routes only: what gateway mode forwards is the upstream's to judge.
+        .route_layer(axum::middleware::from_fn_with_state(
+            config.max_body_bytes,
+            control::refuse_control_characters,
+        ))
         .fallback(gateway::fallback)
         .with_state(AppState {
             gateway: config

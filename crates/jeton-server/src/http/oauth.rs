@@ -95,7 +95,7 @@ fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-fn invalid_request(description: impl Into<String>) -> OAuthError {
+pub(super) fn invalid_request(description: impl Into<String>) -> OAuthError {
     OAuthError::new(OAuthErrorCode::InvalidRequest, description)
 }
 
