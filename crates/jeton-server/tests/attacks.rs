@@ -1958,3 +1958,472 @@ async fn graceful_shutdown_finishes_a_request_in_progress() {
         .unwrap()
         .unwrap();
 }
+
+// ---- Issue 12 §6: Bad bytes and floods ----
+
+/// What the boundary must refuse in any field that is not free text: NUL, a C0 control (ESC,
+/// tab, newline), DEL, a C1 control, a bidirectional override.
+const PLAIN_PROBES: [&str; 8] = [
+    "ab\u{0}cd",
+    "ab\u{1b}[2Jcd",
+    "ab\tcd",
+    "ab\ncd",
+    "ab\u{7f}cd",
+    "ab\u{9b}cd",
+    "ab\u{85}cd",
+    "ab\u{202e}cd",
+];
+/// What the boundary must refuse in free text too: everything but tab and line breaks.
+const FREE_TEXT_PROBES: [&str; 5] = [
+    "ab\u{0}cd",
+    "ab\u{1b}]52;c;aGk=\u{7}cd",
+    "ab\u{7f}cd",
+    "ab\u{9b}cd",
+    "ab\u{7}cd",
+];
+/// The body fields that hold free text (tab and line breaks allowed).
+const FREE_TEXT: [&str; 6] = [
+    "comment",
+    "description",
+    "password",
+    "current_password",
+    "new_password",
+    "sql",
+];
+
+/// A schema of the OpenAPI document with its `$ref` followed (and the first of `oneOf`,
+/// `anyOf` or `allOf`, which is how utoipa spells an optional reference).
+fn resolve<'a>(openapi: &'a Value, schema: &'a Value) -> &'a Value {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return resolve(openapi, &openapi["components"]["schemas"][name]);
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(first) = schema[key].as_array().and_then(|options| {
+            options
+                .iter()
+                .find(|option| option["type"] != "null")
+                .or(options.first())
+        }) {
+            return resolve(openapi, first);
+        }
+    }
+    schema
+}
+
+/// A plausible value for a field, so that a body is valid but for the one field probed.
+fn sample(openapi: &Value, field: &str, schema: &Value) -> Value {
+    let schema = resolve(openapi, schema);
+    if let Some(first) = schema["enum"].as_array().and_then(|values| values.first()) {
+        return first.clone();
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    match types.into_iter().find(|t| *t != "null") {
+        Some("integer" | "number") => json!(1),
+        Some("boolean") => json!(false),
+        Some("array") => json!([sample(openapi, field, &schema["items"])]),
+        Some("object") => json!({}),
+        _ => match field {
+            "max_duration" | "expires_in" | "grace" | "duration" => json!("1d"),
+            "access_level" | "role" => json!("tenant-user"),
+            "grant_type" => json!("client_credentials"),
+            "scope" | "scopes" => json!("read"),
+            _ => json!("probe-value"),
+        },
+    }
+}
+
+/// Whether an answer is the boundary's refusal: 400, naming control characters (in RFC 6749's
+/// `invalid_request` form on the OAuth endpoints).
+fn refused_at_boundary(status: StatusCode, body: &Value) -> bool {
+    let message = body["error"]["message"]
+        .as_str()
+        .or(body["error_description"].as_str())
+        .unwrap_or("");
+    status == StatusCode::BAD_REQUEST && message.contains("must not contain control characters")
+}
+
+/// Sends one probe of the OpenAPI sweep; answers what went wrong, if anything.
+async fn probe(
+    server: &Server,
+    token: &str,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    body: Option<(&str, Value)>,
+) -> (StatusCode, Value) {
+    let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let mut url = reqwest::Url::parse(&format!("{}{path}", server.base)).unwrap();
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query);
+    }
+    let mut request = server.http.request(method, url).bearer_auth(token);
+    match body {
+        Some(("form", Value::Object(fields))) => {
+            let pairs: Vec<(String, String)> = fields
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map_or(v.to_string(), str::to_string)))
+                .collect();
+            request = request.form(&pairs);
+        }
+        Some((_, value)) => request = request.json(&value),
+        None => {}
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Every operation of `/openapi.json`, on PostgreSQL (where NUL used to give 500): each path
+/// segment, each query parameter and each string field of its body in turn holds a control
+/// character; the answer is the boundary's 400, never a 5xx, whoever asks (root here, so that
+/// nothing stops the request before the database). Free-text fields keep tab and newline.
+#[tokio::test]
+async fn control_characters_in_any_field_of_any_route_get_400_on_postgres() {
+    on_postgres(
+        "control_characters_in_any_field_of_any_route_get_400_on_postgres",
+        |_| {},
+        |server, _service| async move {
+            let root = server.admin().await;
+            let (status, openapi) = server.get("/openapi.json", &root).await;
+            assert_eq!(status, StatusCode::OK);
+            let mut failures = Vec::new();
+            let mut probes = 0;
+            let paths = openapi["paths"].as_object().unwrap().clone();
+            for (template, item) in &paths {
+                for (method, operation) in item.as_object().unwrap() {
+                    if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                        continue;
+                    }
+                    let parameters = operation["parameters"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    // A parameter is in the path when the template names it (the document
+                    // does not always say `in: query` for query parameters).
+                    let (path_params, query_params): (Vec<String>, Vec<String>) = parameters
+                        .iter()
+                        .map(|p| p["name"].as_str().unwrap().to_string())
+                        .partition(|name| template.contains(&format!("{{{name}}}")));
+                    let fill = |probed: Option<(&str, &str)>| -> String {
+                        let mut path = template.clone();
+                        for name in &path_params {
+                            let value = match probed {
+                                Some((p, v)) if p == name => percent_encoding::utf8_percent_encode(
+                                    v,
+                                    percent_encoding::NON_ALPHANUMERIC,
+                                )
+                                .to_string(),
+                                _ => "probe-value".to_string(),
+                            };
+                            path = path.replace(&format!("{{{name}}}"), &value);
+                        }
+                        path
+                    };
+                    // The body: its content type, and a valid sample of each field.
+                    let content = &operation["requestBody"]["content"];
+                    let (kind, schema) = if let Some(json) = content.get("application/json") {
+                        ("json", resolve(&openapi, &json["schema"]))
+                    } else if let Some(form) = content.get("application/x-www-form-urlencoded") {
+                        ("form", resolve(&openapi, &form["schema"]))
+                    } else {
+                        ("none", &Value::Null)
+                    };
+                    let properties = schema["properties"]
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default();
+                    let base_body: serde_json::Map<String, Value> = properties
+                        .iter()
+                        .map(|(field, schema)| (field.clone(), sample(&openapi, field, schema)))
+                        .collect();
+                    let body = |fields: serde_json::Map<String, Value>| {
+                        (kind != "none").then(|| (kind, Value::Object(fields)))
+                    };
+                    let mut check = |what: String, answer: (StatusCode, Value)| {
+                        probes += 1;
+                        if !refused_at_boundary(answer.0, &answer.1) {
+                            failures.push(format!(
+                                "{what}: {} {}",
+                                answer.0,
+                                answer.1.to_string().chars().take(160).collect::<String>()
+                            ));
+                        }
+                    };
+                    for value in PLAIN_PROBES {
+                        for name in &path_params {
+                            let path = fill(Some((name, value)));
+                            let answer =
+                                probe(&server, &root, method, &path, &[], body(base_body.clone()))
+                                    .await;
+                            check(format!("{method} {template} path {name}={value:?}"), answer);
+                        }
+                        for name in &query_params {
+                            let query = [(name.clone(), value.to_string())];
+                            let answer = probe(
+                                &server,
+                                &root,
+                                method,
+                                &fill(None),
+                                &query,
+                                body(base_body.clone()),
+                            )
+                            .await;
+                            check(
+                                format!("{method} {template} query {name}={value:?}"),
+                                answer,
+                            );
+                        }
+                    }
+                    for (field, field_schema) in &properties {
+                        let free = FREE_TEXT.contains(&field.as_str());
+                        let probes_here: &[&str] = if free {
+                            &FREE_TEXT_PROBES
+                        } else {
+                            &PLAIN_PROBES
+                        };
+                        for value in probes_here {
+                            let mut fields = base_body.clone();
+                            let is_array = resolve(&openapi, field_schema)["type"]
+                                .as_str()
+                                .is_some_and(|t| t == "array")
+                                || resolve(&openapi, field_schema)["type"]
+                                    .as_array()
+                                    .is_some_and(|t| t.contains(&json!("array")));
+                            fields.insert(
+                                field.clone(),
+                                if is_array && kind == "json" {
+                                    json!(["read", value])
+                                } else {
+                                    json!(value)
+                                },
+                            );
+                            let answer =
+                                probe(&server, &root, method, &fill(None), &[], body(fields)).await;
+                            check(
+                                format!("{method} {template} field {field}={value:?}"),
+                                answer,
+                            );
+                        }
+                    }
+                }
+            }
+            assert!(
+                probes > 300,
+                "only {probes} probes: the sweep lost its routes"
+            );
+            assert!(
+                failures.is_empty(),
+                "{} of {probes} probes were not refused at the boundary:\n{}",
+                failures.len(),
+                failures.join("\n")
+            );
+        },
+    )
+    .await;
+}
+
+/// The places the sweep of `/openapi.json` cannot reach by schema: OAuth client authentication
+/// (form, JSON and HTTP Basic, also at the Iceberg paths), the login username, the web UI's
+/// login form, audit filters and SQL scripts (JSON, plain text, a string literal). On
+/// PostgreSQL, each answers 400 and writes nothing, and the failed logins around them are all
+/// audited.
+#[tokio::test]
+async fn nul_in_credentials_filters_and_scripts_gets_400_on_postgres() {
+    on_postgres(
+        "nul_in_credentials_filters_and_scripts_gets_400_on_postgres",
+        |_| {},
+        |server, _service| async move {
+            let root = server.admin().await;
+            let (client_id, key) = service_user(&server, &root, "nul-probe").await;
+            let token_url = |path: &str| format!("{}{path}", server.base);
+            for path in [
+                "/oauth/token",
+                "/v1/oauth/tokens",
+                "/v1/default/v1/oauth/tokens",
+            ] {
+                for (id, secret) in [
+                    ("a\u{0}b".to_string(), key.clone()),
+                    (client_id.clone(), format!("{key}\u{0}")),
+                    (format!("{client_id}\u{1b}[2J"), key.clone()),
+                ] {
+                    let form = [
+                        ("grant_type", "client_credentials"),
+                        ("client_id", id.as_str()),
+                        ("client_secret", secret.as_str()),
+                    ];
+                    let requests = [
+                        server.http.post(token_url(path)).form(&form),
+                        server.http.post(token_url(path)).json(&json!({
+                            "grant_type": "client_credentials",
+                            "client_id": id,
+                            "client_secret": secret,
+                        })),
+                        server
+                            .http
+                            .post(token_url(path))
+                            .basic_auth(&id, Some(&secret))
+                            .form(&[("grant_type", "client_credentials")]),
+                    ];
+                    for request in requests {
+                        let ((status, body), _) =
+                            oauth_request(&server.http, &server, request).await;
+                        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {id:?}: {body}");
+                        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+                    }
+                }
+            }
+            // HTTP Basic form-encodes its parts first (RFC 6749 §2.3.1): %00 is a NUL too.
+            let encoded = format!("{client_id}%00:{key}");
+            let ((status, body), _) = oauth_request(
+                &server.http,
+                &server,
+                server
+                    .http
+                    .post(token_url("/oauth/token"))
+                    .header(
+                        "authorization",
+                        format!("Basic {}", STANDARD.encode(encoded)),
+                    )
+                    .form(&[("grant_type", "client_credentials")]),
+            )
+            .await;
+            assert_eq!(
+                (status, &body["error"]),
+                (StatusCode::BAD_REQUEST, &json!("invalid_request"))
+            );
+            for path in ["/oauth/introspect", "/oauth/revoke"] {
+                let ((status, body), _) = oauth_request(
+                    &server.http,
+                    &server,
+                    server
+                        .http
+                        .post(token_url(path))
+                        .basic_auth(&client_id, Some(&key))
+                        .form(&[("token", "a\u{0}b")]),
+                )
+                .await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+            }
+
+            // Failed logins around NUL probes: every one of them is in the audit log.
+            for round in 0..10 {
+                let (status, body) = server
+                    .call(
+                        Method::POST,
+                        "/api/v1/auth/login",
+                        None,
+                        Some(json!({"username": format!("nobody-{round}"), "password": "wrong"})),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+                for username in ["ad\u{0}min", "admin\u{1b}]52;c;aGk=\u{7}", "admin\n"] {
+                    let (status, body) = server
+                        .call(
+                            Method::POST,
+                            "/api/v1/auth/login",
+                            None,
+                            Some(json!({"username": username, "password": "wrong"})),
+                        )
+                        .await;
+                    assert_error(status, &body, StatusCode::BAD_REQUEST);
+                }
+            }
+            let failed: Vec<Value> = audit(&server, &root, "auth.login")
+                .await
+                .into_iter()
+                .filter(|event| event["outcome"] == "failure")
+                .collect();
+            assert_eq!(failed.len(), 10, "{failed:?}");
+
+            // The web UI's login form.
+            let response = server
+                .http
+                .post(format!("{}/ui/login", server.base))
+                .form(&[("username", "ad\u{0}min"), ("password", "x"), ("csrf", "x")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+            // Audit filters, encoded either way.
+            for query in [
+                "user=ad%00min",
+                "action=auth%00",
+                "user=a%1Bb",
+                "since=%C2%9B",
+            ] {
+                let (status, body) = server.get(&format!("/api/v1/audit?{query}"), &root).await;
+                assert_error(status, &body, StatusCode::BAD_REQUEST);
+            }
+
+            // SQL: as JSON, as plain text, and a literal spelled with a NUL.
+            let (status, body) = server
+                .post(
+                    "/api/v1/sql",
+                    &root,
+                    json!({"sql": "CREATE ROLE \"r\u{0}\";"}),
+                )
+                .await;
+            assert_error(status, &body, StatusCode::BAD_REQUEST);
+            let response = server
+                .http
+                .post(format!("{}/api/v1/sql", server.base))
+                .bearer_auth(&root)
+                .header("content-type", "text/plain")
+                .body("ALTER API TOKEN x SET COMMENT 'a\u{0}b';")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            // Nothing was written.
+            let (_, roles) = server.get("/api/v1/roles", &root).await;
+            assert!(!roles.to_string().contains("\\u0000"), "{roles}");
+        },
+    )
+    .await;
+}
+
+/// Free text keeps tab and line breaks, stored and answered exactly, on PostgreSQL; the same
+/// characters in a name are refused.
+#[tokio::test]
+async fn free_text_keeps_tabs_and_newlines_on_postgres() {
+    on_postgres(
+        "free_text_keeps_tabs_and_newlines_on_postgres",
+        |_| {},
+        |server, _service| async move {
+            let root = server.admin().await;
+            let comment = "first line\n\tindented\r\nlast";
+            let (status, created) = server
+                .create_token(&root, json!({"name": "multi-line", "comment": comment}))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            let id = created["id"].as_str().unwrap();
+            let (status, shown) = server.get(&format!("/api/v1/tokens/{id}"), &root).await;
+            assert_eq!(status, StatusCode::OK, "{shown}");
+            assert_eq!(shown["comment"], comment);
+            let (status, body) = server
+                .post(
+                    "/api/v1/service-users",
+                    &root,
+                    json!({"name": "described", "description": "two\nlines"}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            assert_eq!(body["description"], "two\nlines");
+            let (status, body) = server
+                .create_token(&root, json!({"name": "tab\tname"}))
+                .await;
+            assert_error(status, &body, StatusCode::BAD_REQUEST);
+        },
+    )
+    .await;
+}
