@@ -37,10 +37,14 @@ pub(super) async fn refuse_control_characters(
     };
     match refusal {
         Ok(request) => next.run(request).await,
-        Err(err) if oauth => match err {
-            ApiError::BadRequest(message) => super::oauth::invalid_request(message).into_response(),
-            other => other.into_response(),
-        },
+        Err(err) if oauth => {
+            let status = err.status_code();
+            let message = match err {
+                ApiError::BadRequest(message) | ApiError::PayloadTooLarge(message) => message,
+                other => other.to_string(),
+            };
+            super::oauth::request_refused(status, message)
+        }
         Err(err) => err.into_response(),
     }
 }

@@ -31,7 +31,6 @@ use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::audit::Event;
 use crate::error::ApiError;
 use crate::service::Service;
 use crate::verify::Actor;
@@ -305,18 +304,11 @@ impl FromRequestParts<AppState> for Authenticated {
             }
             Err(failure) => {
                 if !presented.is_empty() {
-                    // A superseded key in use is worth its own event: someone still holds it.
-                    let action = if failure == crate::verify::AuthFailure::SupersededKey {
-                        "api_key.superseded_used"
-                    } else {
-                        "auth.denied"
-                    };
-                    service.audit().queue(
-                        Event::new(action, now)
-                            .actor_parts(None, "(anonymous)", addr.as_deref())
-                            .outcome("failure")
-                            .detail("reason", failure.as_str())
-                            .detail("path", crate::audit::path_detail(parts.uri.path())),
+                    service.audit().refused_credential(
+                        failure,
+                        addr.as_deref(),
+                        parts.uri.path(),
+                        now,
                     );
                 }
                 Err(ApiError::unauthenticated())

@@ -393,3 +393,11 @@ pub fn with_database(url: &str, database: &str) -> String {
         None => format!("{server}/{database}"),
     }
 }
+
+/// Ends the current minute on the test clock and waits for the audit writer's next pass:
+/// refusals of unknown credentials are counted per (reason, address, minute) and written as
+/// one record once their minute is over.
+pub async fn end_denial_minute(server: &Server) {
+    server.clock.advance(60);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+}
