@@ -2165,7 +2165,7 @@ async fn control_characters_in_any_field_of_any_route_get_400_on_postgres() {
                         .map(|(field, schema)| (field.clone(), sample(&openapi, field, schema)))
                         .collect();
                     let body = |fields: serde_json::Map<String, Value>| {
-                        (kind != "none").then(|| (kind, Value::Object(fields)))
+                        (kind != "none").then_some((kind, Value::Object(fields)))
                     };
                     let mut check = |what: String, answer: (StatusCode, Value)| {
                         probes += 1;
