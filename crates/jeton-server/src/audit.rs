@@ -425,6 +425,96 @@ mod tests {
     const JWT: &str = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
 
     #[test]
+    fn denials_are_counted_per_reason_address_and_minute_within_bounds() {
+        let key = |reason, addr: &str, minute| DenialKey {
+            action: "auth.denied",
+            reason,
+            client_addr: Some(addr.to_string()),
+            minute,
+        };
+        let mut denials = Denials::default();
+        for n in 0..100 {
+            denials.add(
+                key("malformed", "192.0.2.1", 10),
+                600 + n % 60,
+                "/api/v1/me",
+            );
+        }
+        denials.add(key("bad_signature", "192.0.2.1", 10), 601, "/api/v1/me");
+        denials.add(key("malformed", "192.0.2.1", 11), 660, "/api/v1/me");
+        // The minute of `now` is not over: only minute 10 is taken.
+        let mut taken = denials.take(Some(665));
+        taken.sort_by_key(|record| record.details["reason"].as_str().map(str::to_string));
+        let counts: Vec<(String, u64, i64)> = taken
+            .iter()
+            .map(|record| {
+                (
+                    record.details["reason"].as_str().unwrap_or("").to_string(),
+                    record.details["count"].as_u64().unwrap_or(0),
+                    record.at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            vec![
+                ("bad_signature".to_string(), 1, 601),
+                ("malformed".to_string(), 100, 600)
+            ]
+        );
+        assert_eq!(taken[1].details["last_at"], 659);
+        assert_eq!(denials.0.len(), 1);
+        assert_eq!(
+            denials.take(None).len(),
+            1,
+            "all of them when the log stops"
+        );
+        // Countless addresses share one counter past the bound.
+        for n in 0..MAX_DENIAL_KEYS + 500 {
+            denials.add(
+                key("malformed", &format!("10.0.{}.{}", n / 256, n % 256), 10),
+                600,
+                "/",
+            );
+        }
+        assert_eq!(denials.0.len(), MAX_DENIAL_KEYS + 1);
+        let many = denials
+            .take(None)
+            .into_iter()
+            .find(|record| record.client_addr.as_deref() == Some(MANY_ADDRESSES))
+            .map(|record| record.details["count"].clone());
+        assert_eq!(many, Some(serde_json::json!(500)));
+    }
+
+    #[test]
+    fn only_refusals_of_known_credentials_are_recorded_one_by_one() {
+        use crate::keys::JwtRejection;
+        let unknown = [
+            AuthFailure::TooLong,
+            AuthFailure::MalformedKey,
+            AuthFailure::UnknownKey,
+            AuthFailure::Jwt(JwtRejection::Malformed),
+            AuthFailure::Jwt(JwtRejection::WrongAlgorithm),
+            AuthFailure::Jwt(JwtRejection::UnknownKey),
+            AuthFailure::Jwt(JwtRejection::BadSignature),
+        ];
+        let known = [
+            AuthFailure::Revoked,
+            AuthFailure::OwnerUnknown,
+            AuthFailure::OwnerInactive,
+            AuthFailure::TenantMismatch,
+            AuthFailure::OwnerExpired,
+            AuthFailure::SupersededKey,
+            AuthFailure::KeyRetired,
+            AuthFailure::Jwt(JwtRejection::Expired),
+            AuthFailure::Jwt(JwtRejection::NotYetValid),
+            AuthFailure::Jwt(JwtRejection::WrongIssuerOrAudience),
+        ];
+        assert!(unknown.iter().all(|f| !f.identifies_credential()));
+        assert!(known.iter().all(|f| f.identifies_credential()));
+    }
+
+    #[test]
     fn credentials_typed_as_names_or_paths_are_not_recorded() {
         for credential in [
             KEY,
