@@ -129,7 +129,7 @@ const MAX_RETRIES: u32 = 3600;
 /// countless addresses cannot fill the memory.
 const MAX_DENIAL_KEYS: usize = 10_000;
 
-/// The client address of the counter that takes refusals once [`MAX_DENIAL_KEYS`] is reached.
+/// The client address of the counter that takes refusals once 10,000 counters are held.
 pub const MANY_ADDRESSES: &str = "(many)";
 
 /// How often the writer looks for aggregated refusals whose minute is over.
@@ -401,7 +401,7 @@ async fn write_batch(store: &dyn Store, batch: &[AuditRecord], closed: impl Fn()
 /// Most audit events deleted in one statement by [`prune`].
 const PRUNE_BATCH: u32 = 10_000;
 
-/// Deletes the audit events recorded before `before` (Unix seconds), [`PRUNE_BATCH`] at a
+/// Deletes the audit events recorded before `before` (Unix seconds), 10,000 at a
 /// time so that no statement holds the table for long; answers how many were deleted.
 pub async fn prune(store: &dyn Store, before: i64) -> Result<u64, StoreError> {
     let mut total = 0;
