@@ -2706,3 +2706,57 @@ async fn audit_events_past_the_retention_are_pruned() {
     }
     beside.shut_down().await.unwrap();
 }
+
+/// Scripts over the SQL WebSocket (which no HTTP body check sees) on PostgreSQL: a literal or
+/// a quoted name with a NUL, ESC or C1 control is a syntax error naming its line, column and
+/// code point; nothing is written, and the socket goes on working.
+#[tokio::test]
+async fn control_characters_in_websocket_scripts_are_syntax_errors_on_postgres() {
+    on_postgres(
+        "control_characters_in_websocket_scripts_are_syntax_errors_on_postgres",
+        |_| {},
+        |server, _service| async move {
+            use futures_util::{SinkExt, StreamExt};
+            use tokio_tungstenite::tungstenite::Message;
+            let root = server.admin().await;
+            let url = format!("{}/api/v1/sql/ws", server.base.replace("http://", "ws://"));
+            let mut request =
+                tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                    url.as_str(),
+                )
+                .unwrap();
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {root}").parse().unwrap());
+            let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            for (script, found) in [
+                ("CREATE ROLE \"r\u{0}\";", "U+0000"),
+                (
+                    "CREATE API TOKEN t COMMENT 'x\u{1b}]52;c;aGk=\u{7}';",
+                    "U+001B",
+                ),
+                ("SHOW API TOKENS;\nCREATE ROLE \"a\u{9b}b\";", "U+009B"),
+            ] {
+                socket.send(Message::text(script)).await.unwrap();
+                let reply: Value = match socket.next().await.unwrap().unwrap() {
+                    Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
+                    other => panic!("{other:?}"),
+                };
+                let message = reply["error"]["message"].as_str().unwrap_or("");
+                assert!(message.contains(found), "{script:?}: {reply}");
+                assert!(
+                    reply["results"].as_array().is_none_or(Vec::is_empty),
+                    "{reply}"
+                );
+            }
+            socket.send(Message::text("SHOW ROLES;")).await.unwrap();
+            let reply: Value = match socket.next().await.unwrap().unwrap() {
+                Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
+                other => panic!("{other:?}"),
+            };
+            assert!(reply["error"].is_null(), "{reply}");
+            assert!(!reply.to_string().contains("\\u0000"), "{reply}");
+        },
+    )
+    .await;
+}
