@@ -190,15 +190,14 @@ impl Denials {
         done.into_iter()
             .filter_map(|key| self.0.remove_entry(&key))
             .map(|(key, count)| {
-                let mut event = Event::new(key.action, count.first_at)
+                Event::new(key.action, count.first_at)
                     .actor_parts(None, "(anonymous)", key.client_addr.as_deref())
                     .outcome("failure")
                     .detail("reason", key.reason)
                     .detail("count", count.count)
                     .detail("last_at", count.last_at)
-                    .detail("path", count.path);
-                event.0.at = count.first_at;
-                event.0
+                    .detail("path", count.path)
+                    .0
             })
             .collect()
     }

@@ -47,7 +47,7 @@ pub struct ServeArgs {
     #[arg(long, env = "JETON_LAST_USED_FLUSH", value_name = "DURATION")]
     pub last_used_flush: Option<String>,
     /// How long audit events are kept: older ones are deleted at start and then every hour, a
-    /// bounded batch at a time [default: 400d].
+    /// bounded batch at a time; at least 1d [default: 400d].
     #[arg(long, env = "JETON_AUDIT_RETENTION", value_name = "DURATION")]
     pub audit_retention: Option<String>,
     /// Largest accepted request body in bytes [default: 1048576].

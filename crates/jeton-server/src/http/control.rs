@@ -15,7 +15,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use jeton_core::text::{TextKind, code_point, kind_of_field, refused_char};
+use jeton_core::text::{TextKind, code_point, is_refused, kind_of_field, refused_char};
 use percent_encoding::percent_decode_str;
 
 use crate::error::ApiError;
@@ -108,7 +108,7 @@ fn check_head(request: &Request) -> Result<(), String> {
 /// A field name as an error message shows it: without what made it refused, and short.
 fn shown_name(name: &str) -> String {
     name.chars()
-        .filter(|&c| refused_char(&c.to_string(), TextKind::Plain).is_none())
+        .filter(|&c| !is_refused(c, TextKind::Plain))
         .take(64)
         .collect()
 }
