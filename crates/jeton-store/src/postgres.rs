@@ -28,6 +28,11 @@ pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
         "changes",
         include_str!("../migrations/postgres/0003_changes.sql"),
     ),
+    (
+        5,
+        "audit_retention",
+        include_str!("../migrations/postgres/0005_audit_retention.sql"),
+    ),
 ];
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| sql::migrator(MIGRATIONS));

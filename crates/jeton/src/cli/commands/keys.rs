@@ -45,7 +45,7 @@ fn print_keys(keys: &[SigningKey]) -> Result<(), CliError> {
         "PUBLISHED UNTIL",
     ]);
     for key in keys {
-        table.add_row(vec![
+        table.add_row(output::row([
             key.kid.clone(),
             key.algorithm.clone(),
             key.status.clone(),
@@ -58,7 +58,7 @@ fn print_keys(keys: &[SigningKey]) -> Result<(), CliError> {
                 .as_deref()
                 .map(output::short_time)
                 .unwrap_or_else(|| "-".to_string()),
-        ]);
+        ]));
     }
     Ok(Out::table(&table)?)
 }
