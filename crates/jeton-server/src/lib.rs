@@ -191,6 +191,9 @@ async fn maintain(service: std::sync::Weak<Service>, config: Arc<Config>) {
                     tracing::warn!(error = %err, "could not purge expired revocations");
                 }
                 service.directory().purge_revocations(now);
+                if let Err(err) = service.store().purge_token_links(now).await {
+                    tracing::warn!(error = %err, "could not purge expired token exchange links");
+                }
                 let day_ago_ms = now.saturating_sub(CHANGE_RETENTION_SECS).saturating_mul(1000);
                 if let Err(err) = service.store().prune_changes(day_ago_ms).await {
                     tracing::warn!(error = %err, "could not prune the change feed");

@@ -28,6 +28,11 @@ pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
         "changes",
         include_str!("../migrations/postgres/0003_changes.sql"),
     ),
+    (
+        6,
+        "token_chains",
+        include_str!("../migrations/postgres/0006_token_chains.sql"),
+    ),
 ];
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| sql::migrator(MIGRATIONS));

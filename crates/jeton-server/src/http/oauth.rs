@@ -242,7 +242,7 @@ fn caller(
 }
 
 async fn grant(state: &AppState, addr: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Response {
-    let result = (|| {
+    let request = (|| {
         let params = parameters(headers, body)?;
         let grant_type = params.get("grant_type").cloned().unwrap_or_default();
         if grant_type.is_empty() {
@@ -260,8 +260,12 @@ async fn grant(state: &AppState, addr: Option<&str>, headers: &HeaderMap, body: 
             subject_token: params.get("subject_token").cloned().map(Secret::new),
             subject_token_type: params.get("subject_token_type").cloned(),
         };
-        state.service.grant(&request, addr)
+        Ok(request)
     })();
+    let result = match request {
+        Ok(request) => state.service.grant(&request, addr).await,
+        Err(err) => Err(err),
+    };
     let result = match result {
         Ok(issued) => match state.service.settle_grace_ends().await {
             Ok(()) => Ok(issued),
