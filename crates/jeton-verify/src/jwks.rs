@@ -44,12 +44,36 @@ struct Jwk {
 #[derive(Deserialize)]
 struct Claims {
     exp: i64,
+    /// `session`, `api` or `oauth`: decides the header `typ` the token must carry.
+    kind: String,
+    /// For a token issued by token exchange: its chain's first token.
+    #[serde(default)]
+    root_jti: Option<String>,
+    /// For a token issued by token exchange: the token it was exchanged for.
+    #[serde(default)]
+    parent: Option<String>,
+}
+
+/// What the offline checks learnt of a token.
+pub(crate) struct Checked {
+    /// Its expiry (Unix seconds).
+    pub(crate) exp: i64,
+    /// The tokens whose revocation also ends this one (its exchange chain's root and parent).
+    pub(crate) ancestors: Vec<String>,
+}
+
+/// The header `typ` a Jeton token of `kind` carries: `at+jwt` for OAuth access tokens (RFC
+/// 9068), `JWT` for sessions and API tokens; the same rule as the server's.
+fn typ_of(kind: &str) -> &'static str {
+    if kind == "oauth" { "at+jwt" } else { "JWT" }
 }
 
 impl Jwks {
     pub(crate) fn new(config: &Config) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[&config.issuer]);
+        // Normalised as Jeton normalises its own (no trailing slash), so that either spelling
+        // of `--issuer` configured here matches the `iss` of its tokens exactly.
+        validation.set_issuer(&[config.issuer.trim().trim_end_matches('/')]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_exp = true;
@@ -127,16 +151,18 @@ impl Jwks {
     }
 
     /// Checks a JWT offline: `EdDSA` with a `kid` of the JWKS (fetched again, rate-limited, when
-    /// unknown), signature, `iss`, `aud`, `exp`, `nbf`. Answers its `exp`.
+    /// unknown), signature, `iss`, `aud`, `exp`, `nbf`, and a header `typ` that is the one of
+    /// the token's `kind`. Answers its `exp` and its exchange chain.
     pub(crate) async fn verify(
         &self,
         http: &reqwest::Client,
         token: &str,
-    ) -> Result<i64, &'static str> {
+    ) -> Result<Checked, &'static str> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed token")?;
         if header.alg != Algorithm::EdDSA {
             return Err("algorithm not allowed");
         }
+        let typ = header.typ;
         let kid = header.kid.ok_or("no kid")?;
         let key = match self.key(&kid) {
             Some(key) => key,
@@ -157,6 +183,13 @@ impl Jwks {
                     _ => "malformed token",
                 }
             })?;
-        Ok(claims.claims.exp)
+        let claims = claims.claims;
+        if typ.as_deref() != Some(typ_of(&claims.kind)) {
+            return Err("token type does not match its kind");
+        }
+        Ok(Checked {
+            exp: claims.exp,
+            ancestors: claims.root_jti.into_iter().chain(claims.parent).collect(),
+        })
     }
 }

@@ -348,15 +348,15 @@ impl Verifier {
             _ => {}
         }
         let is_jwt = looks_like_jwt(credential);
-        let jwt_exp = if is_jwt {
-            let exp = inner
+        let (jwt_exp, ancestors) = if is_jwt {
+            let checked = inner
                 .jwks
                 .verify(&inner.http, credential)
                 .await
                 .map_err(VerifyError::Invalid)?;
-            Some(exp)
+            (Some(checked.exp), checked.ancestors)
         } else {
-            None
+            (None, Vec::new())
         };
         let epoch = inner.cache.epoch();
         match inner.ask(credential, is_jwt).await? {
@@ -368,9 +368,15 @@ impl Verifier {
                         let left = u64::try_from(until.saturating_sub(now_unix)).unwrap_or(0);
                         ttl = ttl.min(Duration::from_secs(left));
                     }
-                    inner
-                        .cache
-                        .insert_valid(key, identity.clone(), Instant::now() + ttl, epoch);
+                    // With the token's exchange chain: the revocation of an ancestor, reported
+                    // by the feed, drops this answer too.
+                    inner.cache.insert_valid(
+                        key,
+                        identity.clone(),
+                        ancestors,
+                        Instant::now() + ttl,
+                        epoch,
+                    );
                 }
                 Ok(identity)
             }
