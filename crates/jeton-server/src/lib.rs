@@ -101,6 +101,10 @@ pub async fn start_with_store(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
 ) -> Result<Running, ServeError> {
+    // One spelling of the issuer everywhere (`iss`, metadata, the verifier's expectation):
+    // `--issuer http://host:8080/` and `--issuer http://host:8080` are the same issuer.
+    let mut config = config;
+    config.issuer = jeton_core::token::normalize_issuer(&config.issuer);
     metrics::install();
     let now = clock.now();
     bootstrap(store.as_ref(), &config, now).await?;
