@@ -259,7 +259,10 @@ mod tests {
             admin.act_for_user(A, AccessLevel::TenantAdmin),
             Decision::Forbidden
         );
-        assert_eq!(admin.act_for_user(A, AccessLevel::Root), Decision::Forbidden);
+        assert_eq!(
+            admin.act_for_user(A, AccessLevel::Root),
+            Decision::Forbidden
+        );
         assert_eq!(
             admin.act_for_user(B, AccessLevel::TenantUser),
             Decision::NotFound

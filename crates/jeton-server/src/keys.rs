@@ -381,7 +381,12 @@ mod tests {
             header.typ = typ.map(str::to_string);
             let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
             let verified = ring.verify_at(&token, now + 1);
-            assert_eq!(verified.is_ok(), ok, "typ {typ:?} on a {} token", claims.kind);
+            assert_eq!(
+                verified.is_ok(),
+                ok,
+                "typ {typ:?} on a {} token",
+                claims.kind
+            );
             if !ok {
                 assert_eq!(verified, Err(JwtRejection::Malformed));
             }

@@ -54,14 +54,15 @@ struct Extra {
 
 impl Cached {
     fn new(claims: jeton_core::token::Claims) -> Self {
-        let extra = (!claims.scope.is_empty() || claims.root_jti.is_some() || claims.parent.is_some())
-            .then(|| {
-                Arc::new(Extra {
-                    scope: (!claims.scope.is_empty()).then(|| claims.scope.into_boxed_str()),
-                    root_jti: claims.root_jti,
-                    parent: claims.parent,
-                })
-            });
+        let extra =
+            (!claims.scope.is_empty() || claims.root_jti.is_some() || claims.parent.is_some())
+                .then(|| {
+                    Arc::new(Extra {
+                        scope: (!claims.scope.is_empty()).then(|| claims.scope.into_boxed_str()),
+                        root_jti: claims.root_jti,
+                        parent: claims.parent,
+                    })
+                });
         Self {
             sub: claims.sub,
             tid: claims.tid,

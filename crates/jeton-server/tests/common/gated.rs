@@ -262,7 +262,9 @@ impl Store for GatedStore {
         by: Option<UserId>,
         at: i64,
     ) -> StoreResult<Vec<Revocation>> {
-        self.inner.revoke_user_tokens_of_kind(user, kind, by, at).await
+        self.inner
+            .revoke_user_tokens_of_kind(user, kind, by, at)
+            .await
     }
 
     async fn insert_token_link(&self, link: &TokenLink) -> StoreResult<()> {
