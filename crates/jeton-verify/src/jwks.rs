@@ -193,3 +193,75 @@ impl Jwks {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    /// A JWKS that knows one key, and a function signing claims with it under a given `typ`.
+    fn known_key() -> (Jwks, impl Fn(Option<&str>, &serde_json::Value) -> String) {
+        let record = jeton_server::keys::generate_key([3; 32], 1).unwrap();
+        let jwks = Jwks::new(&Config::new(
+            "http://127.0.0.1:9",
+            "https://jeton.test/",
+            "k",
+        ));
+        let decoding =
+            DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(&record.public_key)).unwrap();
+        *jwks.keys.write().unwrap() =
+            Some(Arc::new(HashMap::from([(record.kid.clone(), decoding)])));
+        let encoding = jsonwebtoken::EncodingKey::from_ed_der(&record.private_key);
+        let sign = move |typ: Option<&str>, claims: &serde_json::Value| {
+            let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+            header.kid = Some(record.kid.clone());
+            header.typ = typ.map(str::to_string);
+            jsonwebtoken::encode(&header, claims, &encoding).unwrap()
+        };
+        (jwks, sign)
+    }
+
+    #[tokio::test]
+    async fn a_token_whose_typ_is_not_its_kinds_is_refused() {
+        let (jwks, sign) = known_key();
+        let http = reqwest::Client::new();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = |kind: &str| {
+            serde_json::json!({
+                // The configured issuer had a trailing slash; Jeton's `iss` has none.
+                "iss": "https://jeton.test", "aud": "jeton", "sub": "u", "kind": kind,
+                "jti": "j", "iat": now, "nbf": now, "exp": now + 600,
+                "root_jti": "r", "parent": "p",
+            })
+        };
+        for (typ, kind, ok) in [
+            (Some("JWT"), "api", true),
+            (Some("JWT"), "session", true),
+            (Some("at+jwt"), "oauth", true),
+            (Some("at+jwt"), "api", false),
+            (Some("at+jwt"), "session", false),
+            (Some("JWT"), "oauth", false),
+            (None, "oauth", false),
+            (None, "api", false),
+            (Some("AT+JWT"), "oauth", false),
+        ] {
+            let result = jwks.verify(&http, &sign(typ, &claims(kind))).await;
+            assert_eq!(result.is_ok(), ok, "typ {typ:?}, kind {kind}");
+            if let Ok(checked) = result {
+                assert_eq!(checked.ancestors, ["r", "p"]);
+            }
+        }
+        // Without a kind, no type can be checked: refused.
+        let mut no_kind = claims("api");
+        no_kind.as_object_mut().unwrap().remove("kind");
+        assert!(
+            jwks.verify(&http, &sign(Some("JWT"), &no_kind))
+                .await
+                .is_err()
+        );
+    }
+}
