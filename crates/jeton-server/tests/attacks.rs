@@ -2748,3 +2748,67 @@ async fn access_tokens_are_typed_at_jwt_and_the_others_jwt() {
         assert_eq!(verify_status(&server, token).await, StatusCode::OK);
     }
 }
+
+/// The same race across two instances: clients keep exchanging deeper on the second instance,
+/// which learns of the revocation only through the feed, while the first revokes the chain's
+/// second token. Every token a client received is refused by both once the feed has passed: a
+/// token exchanged from one the revocation had already walked past finds its parent revoked in
+/// the database when it checks, and is never handed out.
+#[tokio::test]
+async fn tokens_exchanged_on_another_instance_during_a_revocation_do_not_survive_it() {
+    let first = spawn().await;
+    let admin = first.admin().await;
+    let (id, key) = service_user(&first, &admin, "etl").await;
+    let root = client_token(&first, &id, &key).await;
+    let a = exchanged(&first, &root, None).await;
+    let second = std::sync::Arc::new(spawn_beside(&first, |_| {}).await);
+    assert_eq!(verify_status(&second, &a).await, StatusCode::OK);
+    let mut tasks = Vec::new();
+    for n in 0..6 {
+        let second = second.clone();
+        let start = a.clone();
+        let (id, key) = (id.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut issued = Vec::new();
+            let mut current = start;
+            for _ in 0..400 {
+                let client = (n % 2 == 0).then_some((id.as_str(), key.as_str()));
+                let (status, body) = token_exchange(&second, &current, client).await;
+                if status != StatusCode::OK {
+                    break;
+                }
+                current = body["access_token"].as_str().unwrap().to_string();
+                issued.push(current.clone());
+            }
+            issued
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let response = first
+        .http
+        .post(format!("{}/oauth/revoke", first.base))
+        .bearer_auth(&admin)
+        .form(&[("token", a.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut issued = Vec::new();
+    for task in tasks {
+        issued.extend(task.await.unwrap());
+    }
+    assert!(!issued.is_empty(), "no exchange ran before the revocation");
+    // The feed reaches the second instance within a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for server in [&first, &*second] {
+        for token in &issued {
+            assert_eq!(
+                verify_status(server, token).await,
+                StatusCode::UNAUTHORIZED,
+                "a token exchanged from a revoked one still works: {}",
+                payload(token)
+            );
+        }
+    }
+    assert_eq!(verify_status(&second, &root).await, StatusCode::OK);
+}
