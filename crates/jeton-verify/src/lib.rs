@@ -6,8 +6,10 @@
 //! - **JWTs** (personal API tokens, session tokens, OAuth2 client-credentials tokens) are
 //!   checked offline against the server's JWKS (`GET {base}/.well-known/jwks.json`): `EdDSA`
 //!   (Ed25519) only, `kid` required, signature, `iss`, `aud`, `exp` and `nbf` with 5 s of
-//!   leeway. A `kid` that is not in the JWKS makes the verifier fetch it again, at most once
-//!   every [`Config::jwks_refresh_interval`], before the token is refused.
+//!   leeway, and a header `typ` matching the token's kind (`at+jwt` for OAuth access tokens,
+//!   RFC 9068; `JWT` for the others). A `kid` that is not in the JWKS makes the verifier fetch
+//!   it again, at most once every [`Config::jwks_refresh_interval`], before the token is
+//!   refused. The configured issuer may end with a slash: Jeton's `iss` never does.
 //! - **The first time** a credential is seen (a JWT that passed those checks, or an API key
 //!   `jsk_…`), the verifier asks Jeton once (`GET {base}/api/v1/auth/verify`) whether it is
 //!   revoked and whose it is, and caches the answer under the SHA-256 of the credential (the
