@@ -551,9 +551,10 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a token record, keeping a revocation until its expiry so that it stays refused.
     /// Returns the deleted record; `NotFound` if absent.
     async fn delete_token(&self, id: TokenId, at: i64) -> StoreResult<TokenRecord>;
-    /// Records the revocation of a token that has no record (an OAuth access token), until its
-    /// expiry; a revocation already recorded stays as it is.
-    async fn record_revocation(&self, revocation: Revocation, at: i64) -> StoreResult<()>;
+    /// Records the revocations of tokens that have no record (OAuth access tokens), each until
+    /// its expiry, in one transaction (a whole generation of an exchange chain costs one
+    /// commit); a revocation already recorded stays as it is.
+    async fn record_revocations(&self, revocations: &[Revocation], at: i64) -> StoreResult<()>;
     /// Records last-use times in one batch (a later time never goes backwards).
     async fn touch_tokens(&self, uses: &[(TokenId, i64)]) -> StoreResult<()>;
     /// Revocations whose tokens have not expired at `now`.

@@ -1060,14 +1060,20 @@ macro_rules! sql_store {
                     Ok(token)
                 }
 
-                async fn record_revocation(
+                async fn record_revocations(
                     &self,
-                    revocation: Revocation,
+                    revocations: &[Revocation],
                     at: i64,
                 ) -> StoreResult<()> {
-                    let mut conn = self.pool.acquire().await.map_err(fail)?;
-                    insert_revocation(&mut conn, revocation.token_id, revocation.expires_at, at)
-                        .await
+                    if revocations.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    for revocation in revocations {
+                        insert_revocation(&mut *tx, revocation.token_id, revocation.expires_at, at)
+                            .await?;
+                    }
+                    tx.commit().await.map_err(fail)
                 }
 
                 async fn touch_tokens(&self, uses: &[(TokenId, i64)]) -> StoreResult<()> {

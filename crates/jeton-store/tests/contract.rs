@@ -181,7 +181,7 @@ contract! {
     },
     api_key_rotation => |s, _| Box::pin(check_api_key_rotation(s)),
     service_user_cascades => |s, _| Box::pin(check_service_user_cascades(s)),
-    record_revocation => |s, _| Box::pin(check_record_revocation(s)),
+    record_revocations => |s, _| Box::pin(check_record_revocations(s)),
     change_feed => |s, _| Box::pin(check_change_feed(s)),
     token_links => |s, _| Box::pin(check_token_links(s)),
     revoke_user_tokens_of_kind => |s, _| Box::pin(check_revoke_user_tokens_of_kind(s)),
@@ -1963,16 +1963,34 @@ async fn check_service_user_cascades(store: &dyn Store) {
     assert_eq!(store.all_api_keys().await.unwrap(), vec![]);
 }
 
-async fn check_record_revocation(store: &dyn Store) {
+async fn check_record_revocations(store: &dyn Store) {
     let id = next_token_id();
     let revocation = Revocation {
         token_id: id,
         expires_at: NOW + 3_600,
     };
-    store.record_revocation(revocation, NOW).await.unwrap();
+    store.record_revocations(&[revocation], NOW).await.unwrap();
     // Twice is fine; the first stays.
-    store.record_revocation(revocation, NOW + 5).await.unwrap();
+    store
+        .record_revocations(&[revocation], NOW + 5)
+        .await
+        .unwrap();
     assert_eq!(store.list_revocations(NOW).await.unwrap(), vec![revocation]);
+    // Several at once, in one transaction; none is nothing.
+    let more: Vec<Revocation> = (0..3)
+        .map(|n| Revocation {
+            token_id: next_token_id(),
+            expires_at: NOW + 60 * (n + 1),
+        })
+        .collect();
+    store.record_revocations(&more, NOW).await.unwrap();
+    store.record_revocations(&[], NOW).await.unwrap();
+    let mut expected = vec![revocation];
+    expected.extend(more);
+    let mut listed = store.list_revocations(NOW).await.unwrap();
+    listed.sort_by_key(|r| r.expires_at);
+    expected.sort_by_key(|r| r.expires_at);
+    assert_eq!(listed, expected);
     assert_eq!(store.list_revocations(NOW + 3_600).await.unwrap(), vec![]);
 }
 

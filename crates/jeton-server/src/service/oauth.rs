@@ -394,7 +394,7 @@ impl Service {
             };
             // Not returned, and refused everywhere should it ever be presented.
             self.store
-                .record_revocation(revocation, now)
+                .record_revocations(&[revocation], now)
                 .await
                 .map_err(ApiError::from)?;
             self.directory.revoke(revocation);
@@ -571,23 +571,28 @@ impl Service {
         while !generation.is_empty() {
             let children = self.store.token_children(&generation).await?;
             generation.clear();
+            let mut revocations = Vec::new();
             for link in children {
                 // Links only join tokens of one tenant; one that does not is skipped, not
                 // followed, so that no revocation can reach across tenants.
                 if link.tenant_id != tenant || !seen.insert(link.token_id) {
                     continue;
                 }
-                let revocation = Revocation {
-                    token_id: link.token_id,
-                    expires_at: link.expires_at,
-                };
                 if link.expires_at > now {
-                    self.store.record_revocation(revocation, now).await?;
-                    self.directory.revoke(revocation);
-                    revoked += 1;
+                    revocations.push(Revocation {
+                        token_id: link.token_id,
+                        expires_at: link.expires_at,
+                    });
                 }
                 generation.push(link.token_id);
             }
+            // One commit per generation: a revocation keeps up with clients that exchange
+            // deeper while it walks, each of whom pays a commit per step.
+            self.store.record_revocations(&revocations, now).await?;
+            for revocation in &revocations {
+                self.directory.revoke(*revocation);
+            }
+            revoked += revocations.len();
         }
         if revoked > 0 {
             self.audit
@@ -624,7 +629,7 @@ impl Service {
             token_id: target.token_id,
             expires_at: target.expires_at.unwrap_or(now),
         };
-        self.store.record_revocation(revocation, now).await?;
+        self.store.record_revocations(&[revocation], now).await?;
         self.directory.revoke(revocation);
         self.revoke_descendants(caller, target.token_id, target.principal.tenant_id)
             .await?;

@@ -239,8 +239,8 @@ impl Store for GatedStore {
         self.inner.delete_token(id, at).await
     }
 
-    async fn record_revocation(&self, revocation: Revocation, at: i64) -> StoreResult<()> {
-        self.inner.record_revocation(revocation, at).await
+    async fn record_revocations(&self, revocations: &[Revocation], at: i64) -> StoreResult<()> {
+        self.inner.record_revocations(revocations, at).await
     }
 
     async fn touch_tokens(&self, uses: &[(TokenId, i64)]) -> StoreResult<()> {
