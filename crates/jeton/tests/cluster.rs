@@ -380,6 +380,58 @@ async fn instances_share_one_postgres() {
         assert!(statuses.len() >= 2, "{keys}");
         assert!(statuses[1..].iter().all(|s| *s == "verifying"), "{keys}");
 
+        // Revocation of the old key through A (a leaked key): B, which has just verified a
+        // token it signed (and cached the answer), refuses it within a second, and its JWKS
+        // drops the key. The signer cannot be revoked before a rotation.
+        let old_kid = kid_of(&old_token);
+        let (status, revoked) = call(
+            &client,
+            reqwest::Method::POST,
+            format!("{}/api/v1/signing-keys/{old_kid}/revoke", a.base),
+            &a.admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{revoked}");
+        assert_eq!(revoked["status"], "revoked", "{revoked}");
+        let since = Instant::now();
+        lags.push(until_verify(&client, &b.base, &old_token, 401, since, "key revocation").await);
+        assert_eq!(verify(&client, &a.base, &old_token).await, 401);
+        let jwks: Value = client
+            .get(format!("{}/.well-known/jwks.json", b.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k["kid"] != old_kid.as_str()),
+            "{jwks}"
+        );
+        let fresh = login(&client, &b.base, "admin", PASSWORD).await;
+        assert_eq!(verify(&client, &a.base, &fresh).await, 200);
+        let (status, refused) = call(
+            &client,
+            reqwest::Method::POST,
+            format!("{}/api/v1/signing-keys/{new_kid}/revoke", b.base),
+            &fresh,
+            None,
+        )
+        .await;
+        assert_eq!(status, 409, "{refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("rotate first"),
+            "{refused}"
+        );
+
         lags.sort();
         eprintln!(
             "propagation between two instances over {} changes: median {:?}, max {:?}",

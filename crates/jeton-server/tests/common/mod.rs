@@ -94,6 +94,11 @@ impl Server {
         self.login("admin", ADMIN_PASSWORD).await
     }
 
+    /// The directory of its SQLite database (`jeton.db`, and its `jeton.db.master-key`).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// Creates a user and returns a session token for it.
     pub async fn user(
         &self,
@@ -201,6 +206,15 @@ impl Served {
     pub async fn shut_down(mut self) -> Result<(), jeton_server::ServeError> {
         drop(self.stop.take());
         self.task.await.unwrap()
+    }
+
+    /// Shuts the server down, and keeps its database directory (deleted when the answer is
+    /// dropped) for a test that opens the files afterwards.
+    pub async fn shut_down_keeping_dir(mut self) -> tempfile::TempDir {
+        drop(self.stop.take());
+        let Served { server, task, .. } = self;
+        task.await.unwrap().unwrap();
+        server._dir
     }
 }
 
