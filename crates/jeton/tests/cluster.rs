@@ -581,3 +581,69 @@ async fn ready(client: &reqwest::Client, base: &str) -> u16 {
         .status()
         .as_u16()
 }
+
+/// Runs `jeton serve` on `url` with `key_file` (none: no master key at all) and expects it to
+/// stop at start: answers what it printed.
+fn refused_start(url: &str, key_file: Option<&std::path::Path>) -> String {
+    let mut command = std::process::Command::new(common::JETON);
+    for var in common::JETON_VARS {
+        command.env_remove(var);
+    }
+    command
+        .args(["serve", "--listen", &common::free_addr().to_string()])
+        .args(["--database-url", url])
+        .env("JETON_BOOTSTRAP_PASSWORD", PASSWORD)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(file) = key_file {
+        command.arg("--master-key-file").arg(file);
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("jeton serve kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success(), "jeton serve started");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// On PostgreSQL a master key is required (no instance makes its own: they must share it),
+/// and an instance given another key than the one the database is sealed under stops at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_need_the_shared_master_key() {
+    on_fresh_database(
+        "postgres_instances_need_the_shared_master_key",
+        "jeton_master",
+        |url| async move {
+            let printed = refused_start(&url, None);
+            assert!(
+                printed.contains("--master-key-file") && printed.contains("JETON_MASTER_KEY_FILE"),
+                "{printed}"
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let mut first = Serve::spawn(&url, dir.path().join("a.log"), PASSWORD, ISSUER_ARGS);
+            first.ready(&client()).await;
+            let other = dir.path().join("other.key");
+            std::fs::write(&other, "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=\n").unwrap();
+            let printed = refused_start(&url, Some(&other));
+            assert!(
+                printed.contains("wrong key?") && printed.contains("other.key"),
+                "{printed}"
+            );
+            // The instance with the right key still serves.
+            let token = login(&client(), &first.base(), "admin", PASSWORD).await;
+            assert_eq!(verify(&client(), &first.base(), &token).await, 200);
+        },
+    )
+    .await;
+}
