@@ -1780,6 +1780,9 @@ fn keys_revoke_new_master_key_and_rewrap_from_the_command_line() {
     user.run(&["keys", "rotate"]).ok();
     let run = user.run(&["keys", "revoke", &first_kid]).ok();
     assert!(run.stdout.contains("revoked"), "{run:#?}");
+    // The saved session was signed by that key: it stopped with it.
+    user.run(&["whoami"]).code(1);
+    user.login_admin();
     let listed = user.run(&["keys", "list", "--output", "json"]).ok().json();
     let revoked = listed
         .as_array()
