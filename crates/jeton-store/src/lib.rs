@@ -3,7 +3,8 @@
 //! [`postgres::PgStore`] (for many instances sharing one database).
 //!
 //! This crate owns persistence only. It makes no permission decisions and knows nothing of HTTP;
-//! it never sees a secret in clear (password hashes, key hashes and signing keys only). Times are
+//! it never sees a secret in clear (password hashes, key hashes, and signing keys and the API-key
+//! hashing secret sealed by the server under its master key). Times are
 //! Unix seconds (`i64`); ids are stored as text.
 
 use async_trait::async_trait;

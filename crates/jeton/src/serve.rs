@@ -571,6 +571,28 @@ mod tests {
     }
 
     #[test]
+    fn master_key_file_from_flag_file_or_none() {
+        if env_sets(&["JETON_MASTER_KEY_FILE"]) {
+            return;
+        }
+        assert_eq!(config(&[]).unwrap().master_key_file, None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jeton.toml");
+        std::fs::write(&file, "master_key_file = \"/etc/jeton/master.key\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        assert_eq!(
+            config(&["--config", path]).unwrap().master_key_file,
+            Some(PathBuf::from("/etc/jeton/master.key"))
+        );
+        assert_eq!(
+            config(&["--config", path, "--master-key-file", "k.key"])
+                .unwrap()
+                .master_key_file,
+            Some(PathBuf::from("k.key"))
+        );
+    }
+
+    #[test]
     fn connection_timeouts_from_flags_file_and_defaults() {
         // Skipped where the environment sets them: the variables would win over the file.
         if std::env::var_os("JETON_HEADER_READ_TIMEOUT").is_some()
