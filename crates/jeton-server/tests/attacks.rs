@@ -2550,7 +2550,28 @@ async fn a_revoked_signing_key_stops_every_token_it_signed_everywhere() {
     assert_eq!(status, StatusCode::CREATED, "{api_token}");
     let api_token = api_token["token"].as_str().unwrap().to_string();
     let user = first.user(&admin, "keyless", "tenant-user", None).await;
-    let old_tokens = [admin.clone(), api_token, user.clone()];
+    let (status, client) = first
+        .post(
+            "/api/v1/service-users",
+            &admin,
+            json!({"name": "oauth-client"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let (status, oauth) = oauth_form(
+        &first,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client["id"].as_str().unwrap()),
+            ("client_secret", client["api_key"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{oauth}");
+    let oauth = oauth["access_token"].as_str().unwrap().to_string();
+    assert_eq!(kid_of(&oauth), old_kid);
+    // A session, a personal API token, another user's session, an OAuth access token.
+    let old_tokens = [admin.clone(), api_token, user.clone(), oauth];
     for token in &old_tokens {
         // Verified once on each instance: their answers are cached. (The other instance
         // hears of the new user through the change feed.)
