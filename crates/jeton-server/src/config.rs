@@ -61,6 +61,14 @@ pub struct Config {
     pub change_poll_interval: Duration,
     /// Serve HTTPS with this certificate and key instead of plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// Origins (`scheme://host[:port]`), besides the issuer's, under which browsers reach this
+    /// server: their pages may make state-changing requests authenticated by the session
+    /// cookie (`--allowed-origin`).
+    pub allowed_origins: Vec<String>,
+    /// Trust the client's `X-Forwarded-*` and `Forwarded` headers (a reverse proxy in front of
+    /// Jeton sets them): forward them upstream in gateway mode, and believe
+    /// `X-Forwarded-Proto: https`. Off by default: a client could say anything.
+    pub trust_forwarded_headers: bool,
 }
 
 /// The PEM files of the server's TLS certificate and key.
@@ -96,11 +104,42 @@ impl Config {
             upstream: None,
             change_poll_interval: Duration::from_millis(500),
             tls: None,
+            allowed_origins: Vec::new(),
+            trust_forwarded_headers: false,
         }
     }
 }
 
 impl Config {
+    /// The origins whose pages may change anything with the session cookie: the issuer's
+    /// origin, the same port under the other loopback names when the issuer is on loopback
+    /// (`127.0.0.1`, `localhost`, `[::1]` reach the same server), and every `allowed_origins`
+    /// entry. Each is normalised as a browser writes `Origin` (lower case, default port left
+    /// out). An issuer that is not a URL contributes nothing.
+    pub fn public_origins(&self) -> Vec<String> {
+        let mut origins = Vec::new();
+        if let Some(issuer) = normalise_origin(&self.issuer) {
+            origins.push(issuer);
+            if let Ok(url) = reqwest::Url::parse(&self.issuer)
+                && let Some(host) = url.host_str()
+                && ["127.0.0.1", "localhost", "[::1]"].contains(&host)
+            {
+                let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+                for alias in ["127.0.0.1", "localhost", "[::1]"] {
+                    origins.push(format!("{}://{alias}{port}", url.scheme()));
+                }
+            }
+        }
+        origins.extend(
+            self.allowed_origins
+                .iter()
+                .filter_map(|origin| normalise_origin(origin)),
+        );
+        origins.sort();
+        origins.dedup();
+        origins
+    }
+
     /// The longest any token this server issues may live, in seconds: how long a retired
     /// signing key stays published.
     pub fn longest_token_secs(&self) -> i64 {
@@ -113,5 +152,49 @@ impl Config {
         .map(|lifetime| lifetime.as_secs_i64())
         .max()
         .unwrap_or(0)
+    }
+}
+
+/// The origin of a URL (`https://Jeton.Example.com:443/x` → `https://jeton.example.com`), as a
+/// browser serialises it in `Origin`; `None` for anything without a tuple origin (`null`, a
+/// `file:` URL, garbage).
+pub fn normalise_origin(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let origin = url.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_origins_are_the_issuers_and_the_allowed_ones_normalised() {
+        let mut config = Config::new("sqlite://x", "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            config.public_origins(),
+            [
+                "http://127.0.0.1:8080",
+                "http://[::1]:8080",
+                "http://localhost:8080"
+            ]
+        );
+        config.issuer = "https://Jeton.Example.com:443/base/".to_string();
+        config.allowed_origins = vec![
+            "https://ui.example.com/".to_string(),
+            "null".to_string(),
+            "http://OTHER.example:8443".to_string(),
+        ];
+        assert_eq!(
+            config.public_origins(),
+            [
+                "http://other.example:8443",
+                "https://jeton.example.com",
+                "https://ui.example.com"
+            ]
+        );
     }
 }

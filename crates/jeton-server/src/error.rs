@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 413: body too large.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 415: a body of a type this request may not send.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 422: well-formed but refused by a rule (policy limit, invalid value).
     #[error("{0}")]
     Unprocessable(String),
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -78,6 +82,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Unavailable(_) => "unavailable",
@@ -105,6 +110,7 @@ impl ApiError {
             ApiError::NotFound(m) => ApiError::NotFound(f(m)),
             ApiError::Conflict(m) => ApiError::Conflict(f(m)),
             ApiError::PayloadTooLarge(m) => ApiError::PayloadTooLarge(f(m)),
+            ApiError::UnsupportedMediaType(m) => ApiError::UnsupportedMediaType(f(m)),
             ApiError::Unprocessable(m) => ApiError::Unprocessable(f(m)),
             ApiError::TooManyRequests {
                 message,

@@ -93,6 +93,18 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
              share the issuer (set --issuer to the public URL), or they refuse each other's tokens"
         );
     }
+    let unspecified = reqwest::Url::parse(&config.issuer)
+        .ok()
+        .and_then(|url| url.host_str().map(|h| h == "0.0.0.0" || h == "[::]"))
+        .unwrap_or(false);
+    if unspecified && config.allowed_origins.is_empty() {
+        tracing::warn!(
+            issuer = %config.issuer,
+            "no browser reaches this issuer's address: the web UI's forms and other requests \
+             authenticated by the session cookie will be refused as cross-origin; set --issuer \
+             to the public URL, or --allowed-origin"
+        );
+    }
     start_with_store(config, store, Arc::new(SystemClock)).await
 }
 

@@ -1959,6 +1959,968 @@ async fn graceful_shutdown_finishes_a_request_in_progress() {
         .unwrap();
 }
 
+// ---- Issue 12 §1: The `auth_token` cookie is a credential on every API route, with no origin check ----
+
+/// The body of every cross-origin refusal.
+fn cross_origin_refusal() -> Value {
+    json!({"error": {"code": "forbidden", "message": "cross-origin request refused"}})
+}
+
+/// What a browser sends from pages that are not Jeton's: another port of the same host (same
+/// site, so `SameSite=Strict` lets the cookie through), another site, an opaque origin, no
+/// origin at all, and Jeton's own origin contradicted by the browser's `Sec-Fetch-Site`.
+fn foreign_origins(server: &Server) -> Vec<Vec<(&'static str, String)>> {
+    let port: u16 = server.base.rsplit(':').next().unwrap().parse().unwrap();
+    let other_port = format!("http://127.0.0.1:{}", port.wrapping_add(1));
+    vec![
+        vec![
+            ("origin", other_port.clone()),
+            ("sec-fetch-site", "same-site".to_string()),
+        ],
+        vec![("origin", other_port)],
+        vec![
+            ("origin", "http://localhost:1".to_string()),
+            ("sec-fetch-site", "same-site".to_string()),
+        ],
+        vec![
+            ("origin", "https://evil.example".to_string()),
+            ("sec-fetch-site", "cross-site".to_string()),
+        ],
+        vec![("origin", "null".to_string())],
+        vec![],
+        vec![("sec-fetch-site", "same-origin".to_string())],
+        vec![
+            ("origin", server.base.clone()),
+            ("sec-fetch-site", "same-site".to_string()),
+        ],
+        vec![
+            ("origin", server.base.clone()),
+            ("sec-fetch-site", "none".to_string()),
+        ],
+    ]
+}
+
+/// A request with the session cookie and `headers`.
+fn with_cookie(
+    server: &Server,
+    method: Method,
+    path: &str,
+    cookie: &str,
+    headers: &[(&'static str, String)],
+) -> reqwest::RequestBuilder {
+    let mut request = server
+        .http
+        .request(method, format!("{}{path}", server.base))
+        .header("cookie", format!("theme=dark; auth_token={cookie}"));
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    request
+}
+
+/// A request: method, path, and the body with its content type, if any.
+type Write = (Method, String, Option<(&'static str, String)>);
+
+/// The state-changing requests of the attack in the issue and of its class, as a page would
+/// send them with the cookie: the command language as `text/plain` and as JSON, a JSON create,
+/// body-less POSTs (revoke all of a user's tokens, disable a service user), PATCH and DELETE.
+fn cookie_writes(alice: &str, svc_id: &str, token_id: &str) -> Vec<Write> {
+    vec![
+        (
+            Method::POST,
+            "/api/v1/sql".to_string(),
+            Some((
+                "text/plain",
+                "CREATE USER x1 PASSWORD 'password-123' ACCESS LEVEL 'root';".to_string(),
+            )),
+        ),
+        (
+            Method::POST,
+            "/api/v1/sql".to_string(),
+            Some((
+                "application/json",
+                json!({"sql": "CREATE USER x2 PASSWORD 'password-123' ACCESS LEVEL 'root';"})
+                    .to_string(),
+            )),
+        ),
+        (
+            Method::POST,
+            "/api/v1/users".to_string(),
+            Some((
+                "application/json",
+                json!({"username": "x3", "password": "password-123", "access_level": "root"})
+                    .to_string(),
+            )),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/users/{alice}/tokens/revoke"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/service-users/{svc_id}/disable"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/users/{alice}"),
+            Some(("application/json", json!({"active": false}).to_string())),
+        ),
+        (Method::DELETE, format!("/api/v1/tokens/{token_id}"), None),
+        (Method::POST, "/api/v1/tokens/revoke/self".to_string(), None),
+    ]
+}
+
+/// What the requests above would change, as root sees it.
+async fn cookie_write_effects(
+    server: &Server,
+    admin: &str,
+    alice_token: &str,
+    svc_key: &str,
+) -> String {
+    let mut seen = Vec::new();
+    for user in ["x1", "x2", "x3"] {
+        seen.push(
+            server
+                .get(&format!("/api/v1/users/{user}"), admin)
+                .await
+                .0
+                .to_string(),
+        );
+    }
+    seen.push(server.get("/api/v1/me", alice_token).await.0.to_string());
+    let verify = server
+        .http
+        .get(format!("{}/api/v1/auth/verify", server.base))
+        .header("x-api-key", svc_key)
+        .send()
+        .await
+        .unwrap();
+    seen.push(verify.status().to_string());
+    seen.join(" ")
+}
+
+/// Every state-changing request authenticated by the session cookie from a page that is not
+/// Jeton's is refused with the one 403 body, audited with its origin and path, and changes
+/// nothing; the same requests from Jeton's origin work (with JSON, or no body); a `text/plain`,
+/// multipart or untyped body with the cookie is refused even from Jeton's origin (415), while
+/// the same `text/plain` script with a bearer credential runs; and reads with the cookie are
+/// not concerned.
+#[tokio::test]
+async fn cookie_writes_from_other_origins_are_refused_audited_and_change_nothing() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    // The session of an administrator logged into the UI.
+    let cookie = server.admin().await;
+    let alice_token = server.user(&admin, "alice", "tenant-user", None).await;
+    let (svc_id, svc_key) = service_user(&server, &admin, "etl").await;
+    let (status, token) = server.create_token(&admin, json!({"name": "victim"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let token_id = token["id"].as_str().unwrap().to_string();
+    let before = cookie_write_effects(&server, &admin, &alice_token, &svc_key).await;
+
+    let writes = cookie_writes("alice", &svc_id, &token_id);
+    let mut refused = 0;
+    for origin in foreign_origins(&server) {
+        for (method, path, body) in &writes {
+            let mut request = with_cookie(&server, method.clone(), path, &cookie, &origin);
+            if let Some((content_type, body)) = body {
+                request = request
+                    .header("content-type", *content_type)
+                    .body(body.clone());
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} {origin:?}: {answer}"
+            );
+            assert_eq!(answer, cross_origin_refusal(), "{method} {path} {origin:?}");
+            refused += 1;
+        }
+    }
+    assert_eq!(
+        cookie_write_effects(&server, &admin, &alice_token, &svc_key).await,
+        before,
+        "a refused request changed something"
+    );
+    // The admin's session still works: nothing was revoked in its name.
+    assert_eq!(server.get("/api/v1/me", &cookie).await.0, StatusCode::OK);
+
+    // Each refusal is audited as the admin's refused request, with the origin and the path.
+    let events = audit(&server, &admin, "auth.cross_origin_refused").await;
+    assert_eq!(events.len(), refused, "{events:?}");
+    let other_port = foreign_origins(&server)[0][0].1.clone();
+    assert!(
+        events
+            .iter()
+            .all(|e| e["actor"] == "admin" && e["outcome"] == "denied")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["details"]["origin"] == other_port.as_str()
+                && e["details"]["path"] == "/api/v1/sql"
+                && e["details"]["sec_fetch_site"] == "same-site")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["details"]["reason"] == "missing_origin")
+    );
+    // The route, not the raw path: the sender's text may name another tenant's objects.
+    assert!(
+        events
+            .iter()
+            .any(|e| e["details"]["path"] == "/api/v1/service-users/{service_user}/disable"),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| e.to_string().contains(&svc_id)));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["details"]["reason"] == "opaque_origin")
+    );
+
+    // Reads with the cookie are not concerned, whatever the origin.
+    for origin in foreign_origins(&server) {
+        let response = with_cookie(&server, Method::GET, "/api/v1/me", &cookie, &origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{origin:?}");
+    }
+
+    // From Jeton's own origin, JSON or body-less writes work as before...
+    let own = vec![
+        ("origin", server.base.clone()),
+        ("sec-fetch-site", "same-origin".to_string()),
+    ];
+    for (method, path, body) in writes.iter().skip(1).take(4) {
+        let mut request = with_cookie(&server, method.clone(), path, &cookie, &own);
+        if let Some((content_type, body)) = body {
+            request = request
+                .header("content-type", *content_type)
+                .body(body.clone());
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{method} {path}: {}",
+            response.status()
+        );
+    }
+    assert_eq!(
+        server.get("/api/v1/users/x2", &admin).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.get("/api/v1/users/x3", &admin).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.get("/api/v1/me", &alice_token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // ... but a body a page can send without a preflight is refused even from there (415),
+    // and creates nothing.
+    for (content_type, body) in [
+        (
+            Some("text/plain"),
+            "CREATE USER x4 PASSWORD 'password-123';".to_string(),
+        ),
+        (
+            Some("text/plain;charset=UTF-8"),
+            "CREATE USER x4 PASSWORD 'password-123';".to_string(),
+        ),
+        (
+            Some("multipart/form-data; boundary=b"),
+            "--b\r\n\r\nCREATE USER x4;\r\n--b--".to_string(),
+        ),
+        (
+            Some("application/x-www-form-urlencoded"),
+            "sql=CREATE+USER+x4".to_string(),
+        ),
+        (
+            None,
+            json!({"sql": "CREATE USER x4 PASSWORD 'password-123';"}).to_string(),
+        ),
+    ] {
+        let mut request = with_cookie(&server, Method::POST, "/api/v1/sql", &cookie, &own);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.body(body).send().await.unwrap();
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap();
+        assert_error(status, &answer, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(
+            answer["error"]["code"], "unsupported_media_type",
+            "{content_type:?}"
+        );
+    }
+    assert_eq!(
+        server.get("/api/v1/users/x4", &admin).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // The same text/plain script with a bearer credential or an API key, from any origin, runs.
+    let (status, created) = server
+        .post(
+            "/api/v1/service-users",
+            &admin,
+            json!({"name": "ops", "access_level": "tenant-admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let ops_key = created["api_key"].as_str().unwrap().to_string();
+    for (name, value, script) in [
+        (
+            "authorization",
+            format!("Bearer {admin}"),
+            "CREATE USER x5 PASSWORD 'password-123';",
+        ),
+        (
+            "x-api-key",
+            ops_key,
+            "CREATE USER x6 PASSWORD 'password-123';",
+        ),
+    ] {
+        let response = server
+            .http
+            .post(format!("{}/api/v1/sql", server.base))
+            .header(name, value)
+            .header("origin", "https://evil.example")
+            .header("sec-fetch-site", "cross-site")
+            .header("content-type", "text/plain")
+            .body(script)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{name}: {}",
+            response.text().await.unwrap()
+        );
+    }
+    assert_eq!(
+        server.get("/api/v1/users/x5", &admin).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        server.get("/api/v1/users/x6", &admin).await.0,
+        StatusCode::OK
+    );
+}
+
+/// A WebSocket upgrade of `/api/v1/sql/ws` over a raw socket, with `headers`; answers the head.
+async fn websocket_handshake(server: &Server, headers: &[(&str, String)]) -> String {
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "GET /api/v1/sql/ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&received).contains("\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&received).to_string()
+}
+
+/// Cross-site WebSocket hijacking: the SQL WebSocket with the session cookie and a foreign (or
+/// no, or opaque) origin is refused with 403 before the upgrade — no 101 is ever sent, so no
+/// script runs; with Jeton's origin it upgrades; a bearer credential upgrades from anywhere.
+#[tokio::test]
+async fn the_sql_websocket_refuses_the_cookie_from_other_origins_before_the_upgrade() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    let cookie = ("cookie", format!("auth_token={admin}"));
+    for origin in foreign_origins(&server) {
+        let mut headers = vec![cookie.clone()];
+        headers.extend(origin.iter().map(|(n, v)| (*n, v.clone())));
+        let head = websocket_handshake(&server, &headers).await;
+        assert!(head.starts_with("HTTP/1.1 403"), "{origin:?}: {head}");
+        assert!(!head.contains(" 101 "), "{head}");
+    }
+    let events = audit(&server, &admin, "auth.cross_origin_refused").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["details"]["path"] == "/api/v1/sql/ws"),
+        "{events:?}"
+    );
+
+    let own =
+        websocket_handshake(&server, &[cookie.clone(), ("origin", server.base.clone())]).await;
+    assert!(own.starts_with("HTTP/1.1 101"), "{own}");
+    let bearer = websocket_handshake(
+        &server,
+        &[
+            ("authorization", format!("Bearer {admin}")),
+            ("origin", "https://evil.example".to_string()),
+        ],
+    )
+    .await;
+    assert!(bearer.starts_with("HTTP/1.1 101"), "{bearer}");
+}
+
+/// A Bearer credential spelt with a tab, extra spaces or another case is Jeton's credential
+/// (read, and so verified, rather than passed over for the cookie behind it).
+#[tokio::test]
+async fn bearer_spellings_are_read_as_the_credential() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    for value in [
+        format!("Bearer\t{admin}"),
+        format!("bearer   {admin}"),
+        format!("BEARER \t {admin} "),
+    ] {
+        let response = server
+            .http
+            .get(format!("{}/api/v1/me", server.base))
+            .header("authorization", value.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{value:?}");
+    }
+    // A bad Bearer credential is refused even with a good cookie behind it.
+    let response = server
+        .http
+        .get(format!("{}/api/v1/me", server.base))
+        .header("authorization", "Bearer\tnot-a-token")
+        .header("cookie", format!("auth_token={admin}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The OAuth introspection and revocation endpoints are for programs: the session cookie is
+/// not a client credential there, from any origin.
+#[tokio::test]
+async fn oauth_endpoints_do_not_take_the_session_cookie() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    let (status, token) = server.create_token(&admin, json!({"name": "kept"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let value = token["token"].as_str().unwrap();
+    for path in ["/oauth/revoke", "/oauth/introspect"] {
+        let response = server
+            .http
+            .post(format!("{}{path}", server.base))
+            .header("cookie", format!("auth_token={admin}"))
+            .header("origin", server.base.as_str())
+            .form(&[("token", value)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    assert_eq!(server.get("/api/v1/me", value).await.0, StatusCode::OK);
+}
+
+/// In gateway mode the UI's session cookie is scoped to `/ui/`, so that the upstream's pages
+/// (same origin as Jeton) do not get it sent with their requests; the UI works with it; UI
+/// pages that carry the form token refuse to be fetched by a script or framed; a cookie write
+/// through the gateway from another origin is refused before the upstream sees it.
+#[tokio::test]
+async fn in_gateway_mode_the_ui_cookie_stays_under_ui_and_pages_refuse_scripts() {
+    let upstream = Upstream::start().await;
+    let server = spawn_with(|c| c.upstream = Some(upstream.base.clone())).await;
+    let web = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = web
+        .get(format!("{}/ui/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = set_cookie_value(page.headers(), "jeton_login_csrf").unwrap();
+    let html = page.text().await.unwrap();
+    let csrf = form_token(&html);
+    let answer = web
+        .post(format!("{}/ui/login", server.base))
+        .header("origin", server.base.as_str())
+        .header("cookie", format!("jeton_login_csrf={login_cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let set: Vec<String> = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .filter(|v| v.starts_with("auth_token="))
+        .collect();
+    let session = set
+        .iter()
+        .find(|v| !v.contains("Max-Age=0"))
+        .expect("a session cookie");
+    assert!(session.contains("Path=/ui/"), "{session}");
+    assert!(!session.contains("Path=/;"), "{session}");
+    let session = set_cookie_value(answer.headers(), "auth_token").unwrap();
+
+    // The UI works with it.
+    let page = web
+        .get(format!("{}/ui/settings/tokens", server.base))
+        .header("cookie", format!("auth_token={session}"))
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csrf = form_token(&page.text().await.unwrap());
+    // A script of an upstream page cannot read a page with the form token, nor frame it.
+    for (mode, dest) in [
+        ("cors", "empty"),
+        ("no-cors", "empty"),
+        ("same-origin", "empty"),
+        ("navigate", "iframe"),
+    ] {
+        let page = web
+            .get(format!("{}/ui/settings/tokens", server.base))
+            .header("cookie", format!("auth_token={session}"))
+            .header("sec-fetch-mode", mode)
+            .header("sec-fetch-dest", dest)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::FORBIDDEN, "{mode} {dest}");
+        assert!(!page.text().await.unwrap().contains(&csrf));
+    }
+    // A form post with the token from a page of another origin: refused.
+    let answer = web
+        .post(format!("{}/ui/settings/tokens", server.base))
+        .header("cookie", format!("auth_token={session}"))
+        .header("origin", "http://127.0.0.1:1")
+        .header("sec-fetch-site", "same-site")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", "stolen"),
+            ("expires_in", "365d"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    let admin = server.admin().await;
+    let (_, tokens) = server.get("/api/v1/tokens", &admin).await;
+    assert!(!tokens.to_string().contains("stolen"), "{tokens}");
+
+    // A cookie write through the gateway from another origin never reaches the upstream.
+    let response = server
+        .http
+        .post(format!("{}/upstream/write", server.base))
+        .header("cookie", format!("auth_token={session}"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        upstream
+            .seen()
+            .iter()
+            .all(|r| r["path"] != "/upstream/write")
+    );
+}
+
+// ---- Issue 12 §2: Identity headers can be smuggled to the upstream ----
+
+/// An upstream for gateway tests: records every request it receives (method, raw path, every
+/// header as received, in order) and echoes it; `/set-cookie` answers `Set-Cookie` headers that
+/// try to set Jeton's cookies.
+struct Upstream {
+    base: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Upstream {
+    async fn start() -> Upstream {
+        Upstream::start_at("").await
+    }
+
+    /// An upstream whose base URL has the path `base_path` (`/base`).
+    async fn start_at(base_path: &str) -> Upstream {
+        use axum::extract::Request;
+        use axum::response::IntoResponse;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(move |request: Request| {
+            let log = log.clone();
+            async move {
+                let headers: Vec<Value> = request
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| json!([k.as_str(), String::from_utf8_lossy(v.as_bytes())]))
+                    .collect();
+                let record = json!({
+                    "method": request.method().as_str(),
+                    "path": request.uri().path(),
+                    "headers": headers,
+                });
+                log.lock().unwrap().push(record.clone());
+                if request.uri().path().ends_with("/set-cookie") {
+                    return (
+                        [
+                            ("set-cookie", "auth_token=planted; Path=/ui/"),
+                            ("set-cookie", "AUTH%5FTOKEN=planted; Path=/"),
+                            ("set-cookie", "auth.token=planted"),
+                            ("set-cookie", "jeton_login_csrf=planted; Path=/ui/login"),
+                            ("set-cookie", "theme=dark; Path=/"),
+                        ],
+                        axum::Json(record),
+                    )
+                        .into_response();
+                }
+                axum::Json(record).into_response()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Upstream {
+            base: format!("http://{addr}{base_path}"),
+            seen,
+        }
+    }
+
+    fn seen(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// The values of the headers of a recorded request whose name, folded as a WSGI/CGI upstream
+/// folds it (`_` as `-`, case ignored), is `name`.
+fn folded_values(record: &Value, name: &str) -> Vec<String> {
+    record["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| {
+            h[0].as_str()
+                .unwrap()
+                .to_ascii_lowercase()
+                .replace('_', "-")
+                == name
+        })
+        .map(|h| h[1].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn set_cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| !v.contains("Max-Age=0"))
+        .find_map(|v| {
+            v.split(';')
+                .next()?
+                .strip_prefix(&format!("{name}="))
+                .map(str::to_string)
+        })
+}
+
+fn form_token(html: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("a form token") + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// Identity headers in every spelling an upstream could fold into `X-Jeton-*`, API keys in
+/// header spellings, Bearer credentials however spaced or cased, and Jeton's cookies under
+/// encoded or folded names: none reaches the upstream, which sees exactly one `X-Jeton-User`,
+/// Jeton's; other headers and cookies pass.
+#[tokio::test]
+async fn the_gateway_forwards_nothing_of_jetons_in_any_spelling() {
+    let upstream = Upstream::start().await;
+    let server = spawn_with(|c| c.upstream = Some(upstream.base.clone())).await;
+    let admin = server.admin().await;
+    let (_, key) = service_user(&server, &admin, "etl").await;
+    let session = server.admin().await;
+    let spoofed = [
+        ("X_Jeton_User", "admin"),
+        ("x-JETON-user", "admin"),
+        ("X-Jeton_User", "admin"),
+        ("x_jeton_tenant", "other"),
+        ("X_JETON_SCOPES", "admin"),
+        ("x-jeton-token-id", "00000000-0000-0000-0000-000000000000"),
+        ("X_Api_Key", "jsk_smuggled"),
+    ];
+    let credentials = [
+        ("x-api-key", key.clone()),
+        ("authorization", format!("Bearer\t{key}")),
+        ("authorization", format!("bearer   {key}")),
+        ("authorization", format!("BEARER {key}")),
+    ];
+    for (i, (name, value)) in credentials.iter().enumerate() {
+        let path = format!("/smuggle/{i}");
+        let mut request = server
+            .http
+            .get(format!("{}{path}", server.base))
+            .header(*name, value.as_str())
+            .header("x-custom", "kept")
+            .header(
+                "cookie",
+                format!(
+                    "theme=dark; auth%5Ftoken={session}; AUTH_TOKEN={session}; auth.token={session}; auth%255Ftoken={session}; jeton_login_csrf=x"
+                ),
+            );
+        for (spoof, spoof_value) in spoofed {
+            request = request.header(spoof, spoof_value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{name}: {value:?}");
+        let record: Value = response.json().await.unwrap();
+        let text = record.to_string();
+        assert_eq!(folded_values(&record, "x-jeton-user"), ["etl"], "{text}");
+        assert_eq!(
+            folded_values(&record, "x-jeton-tenant"),
+            ["default"],
+            "{text}"
+        );
+        assert_eq!(folded_values(&record, "x-jeton-scopes").len(), 1, "{text}");
+        assert!(folded_values(&record, "x-api-key").is_empty(), "{text}");
+        assert!(folded_values(&record, "authorization").is_empty(), "{text}");
+        assert_eq!(folded_values(&record, "cookie"), ["theme=dark"], "{text}");
+        assert_eq!(folded_values(&record, "x-custom"), ["kept"], "{text}");
+        assert!(!text.contains(&key) && !text.contains(&session), "{text}");
+        assert!(
+            !text.contains("jsk_smuggled") && !text.contains("00000000-0000"),
+            "{text}"
+        );
+    }
+    // Another scheme is the upstream's own business, and passes.
+    let response = server
+        .http
+        .get(format!("{}/basic", server.base))
+        .header("x-api-key", &key)
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    let record: Value = response.json().await.unwrap();
+    assert_eq!(
+        folded_values(&record, "authorization"),
+        ["Basic dXNlcjpwYXNz"]
+    );
+}
+
+/// Forward auth never answers a client's identity header, and refuses a request that carries
+/// one in any spelling: a proxy would pass it to the upstream beside Jeton's.
+#[tokio::test]
+async fn forward_auth_refuses_requests_that_carry_identity_headers() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    let (_, key) = service_user(&server, &admin, "etl").await;
+    for name in [
+        "X-Jeton-User",
+        "X_Jeton_User",
+        "x-JETON-user",
+        "X-Jeton_User",
+        "x_jeton_tenant",
+    ] {
+        let response = server
+            .http
+            .get(format!("{}/api/v1/auth/verify", server.base))
+            .header("x-api-key", &key)
+            .header(name, "admin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}");
+        assert!(
+            response
+                .headers()
+                .iter()
+                .all(|(_, v)| v.as_bytes() != b"admin"),
+            "{name}: {:?}",
+            response.headers()
+        );
+    }
+    let response = server
+        .http
+        .get(format!("{}/api/v1/auth/verify", server.base))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-jeton-user"], "etl");
+}
+
+/// `--upstream http://h/base`: a path whose dot segments, in any encoding (`%2e`, `%252e`,
+/// `..%2f`, backslashes, `..;`), climb out of the base path is refused with 400 and never
+/// reaches the upstream; paths that stay inside are forwarded under the base.
+#[tokio::test]
+async fn the_gateway_refuses_paths_that_leave_the_upstream_base() {
+    let upstream = Upstream::start_at("/base").await;
+    let server = spawn_with(|c| c.upstream = Some(upstream.base.clone())).await;
+    let admin = server.admin().await;
+    let (_, key) = service_user(&server, &admin, "etl").await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    for path in [
+        "/../secret",
+        "/%2e%2e/secret",
+        "/%2E%2e/secret",
+        "/.%2e/secret",
+        "/%252e%252e/secret",
+        "/%25252e%25252e/secret",
+        "/x/..%2f..%2fsecret",
+        "/..%2fsecret",
+        "/x/%2e%2e%2f%2e%2e%2fsecret",
+        "/%5c..%5csecret",
+        "/..%5csecret",
+        "/..\\secret",
+        "/x\\..\\..\\secret",
+        "/..;/secret",
+        "/x/y/../../../secret",
+    ] {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {key}\r\nConnection: close\r\n\r\n"
+        );
+        let answer = exchange(&mut stream, request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+    }
+    assert!(
+        upstream.seen().is_empty(),
+        "the upstream saw {:?}",
+        upstream.seen()
+    );
+    for (path, lands) in [("/inside/x", "/base/inside/x"), ("/a/../b", "/base/b")] {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nX-API-Key: {key}\r\nConnection: close\r\n\r\n"
+        );
+        let answer = exchange(&mut stream, request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        assert!(
+            answer.contains(&format!(r#""path":"{lands}""#)),
+            "{path}: {answer}"
+        );
+    }
+}
+
+/// The client's `X-Forwarded-*` and `Forwarded` headers (in any spelling) are replaced by
+/// Jeton's own unless `--trust-forwarded-headers` says a proxy in front sets them; then the
+/// standard spellings pass and the address chain is extended.
+#[tokio::test]
+async fn forwarded_headers_from_the_client_pass_only_when_trusted() {
+    for trusted in [false, true] {
+        let upstream = Upstream::start().await;
+        let server = spawn_with(|c| {
+            c.upstream = Some(upstream.base.clone());
+            c.trust_forwarded_headers = trusted;
+        })
+        .await;
+        let admin = server.admin().await;
+        let (_, key) = service_user(&server, &admin, "etl").await;
+        let response = server
+            .http
+            .get(format!("{}/where", server.base))
+            .header("x-api-key", &key)
+            .header("x-forwarded-host", "evil.example")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("forwarded", "for=203.0.113.9;host=evil.example;proto=https")
+            .header("x_forwarded_host", "evil2.example")
+            .header("x-real-ip", "203.0.113.9")
+            .send()
+            .await
+            .unwrap();
+        let record: Value = response.json().await.unwrap();
+        let host = server.base.trim_start_matches("http://");
+        let (want_host, want_proto, want_for) = if trusted {
+            ("evil.example", "https", "203.0.113.9, 127.0.0.1")
+        } else {
+            (host, "http", "127.0.0.1")
+        };
+        let text = record.to_string();
+        assert_eq!(
+            folded_values(&record, "x-forwarded-host"),
+            [want_host],
+            "{trusted}: {text}"
+        );
+        assert_eq!(
+            folded_values(&record, "x-forwarded-proto"),
+            [want_proto],
+            "{trusted}: {text}"
+        );
+        assert_eq!(
+            folded_values(&record, "x-forwarded-for"),
+            [want_for],
+            "{trusted}: {text}"
+        );
+        assert!(!text.contains("evil2.example"), "{text}");
+        assert_eq!(
+            folded_values(&record, "forwarded").is_empty(),
+            !trusted,
+            "{text}"
+        );
+        assert_eq!(
+            folded_values(&record, "x-real-ip").is_empty(),
+            !trusted,
+            "{text}"
+        );
+    }
+}
+
+/// The upstream's pages share Jeton's origin: its `Set-Cookie` for Jeton's cookies, in any
+/// spelling, is dropped; its own cookies pass.
+#[tokio::test]
+async fn the_upstream_cannot_set_jetons_cookies() {
+    let upstream = Upstream::start().await;
+    let server = spawn_with(|c| c.upstream = Some(upstream.base.clone())).await;
+    let admin = server.admin().await;
+    let (_, key) = service_user(&server, &admin, "etl").await;
+    let response = server
+        .http
+        .get(format!("{}/set-cookie", server.base))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let set: Vec<&str> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(set, ["theme=dark; Path=/"]);
+}
+
 // ---- Issue 12 §4: signing keys sealed at rest, and withdrawn at once ----
 
 /// The DER of an Ed25519 PKCS#8 private key up to its 32-byte seed (RFC 8410).

@@ -13,8 +13,12 @@
 //!   request changed nothing at all (the object, and what the request would have created, as
 //!   root sees them before and after).
 //!
-//! One server serves the whole matrix; the cells of a row run at once. Then the failures seen
-//! in the seed system, one test each.
+//! One server serves the whole matrix; the cells of a row run at once. The HTTP table is run
+//! again with each caller's credential in the web UI's session cookie instead of a header
+//! (issue 12, item 1): once from a page of another origin, where every state-changing request
+//! (and the WebSocket upgrade) must answer 403 and change nothing, and once from Jeton's own
+//! origin, where every cell must answer as in the table ([`cookie_rows`]). Then the failures
+//! seen in the seed system, one test each.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
@@ -178,6 +182,19 @@ struct Row {
     body: &'static str,
     sql: bool,
     want: [u16; 7],
+    /// How the caller's credential travels.
+    mode: Mode,
+}
+
+/// How a row's callers present their credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `Authorization: Bearer` or `X-API-Key` (the session cookie for `/ui/` pages).
+    Header,
+    /// The session cookie, from a page on another port of Jeton's host (same site).
+    CookieForeign,
+    /// The session cookie, from one of Jeton's own pages.
+    CookieOwn,
 }
 
 fn r(method: Method, path: &'static str, obj: Obj, body: &'static str, want: [u16; 7]) -> Row {
@@ -188,6 +205,7 @@ fn r(method: Method, path: &'static str, obj: Obj, body: &'static str, want: [u1
         body,
         sql: false,
         want,
+        mode: Mode::Header,
     }
 }
 
@@ -199,6 +217,7 @@ fn s(script: &'static str, obj: Obj, want: [u16; 7]) -> Row {
         body: script,
         sql: true,
         want,
+        mode: Mode::Header,
     }
 }
 
@@ -275,6 +294,47 @@ impl Row {
     fn is_token_endpoint(&self) -> bool {
         self.path == "/oauth/token" || self.path.ends_with("/v1/oauth/tokens")
     }
+
+    /// Requests the session cookie's origin rule concerns: every method but GET, and the
+    /// WebSocket upgrade.
+    fn changes_state(&self) -> bool {
+        self.method != GET || self.path == "/api/v1/sql/ws"
+    }
+}
+
+/// The HTTP table again with the callers' credentials in the session cookie, from a page of
+/// another origin or from Jeton's own. What each cell must answer follows from the table:
+///
+/// - endpoints that take no caller credential (public operations, login, the OAuth token
+///   endpoint with its client's HTTP Basic) answer as in the table;
+/// - OAuth introspection and revocation are for programs: the cookie is no client credential
+///   there, so every caller is unauthenticated (401), and nothing is revoked;
+/// - from another origin, a state-changing request of an authenticated caller answers 403
+///   (`cross-origin request refused`) and changes nothing; reads answer as in the table;
+/// - from Jeton's own origin, everything answers as in the table.
+fn cookie_rows(rows: &[Row], mode: Mode) -> Vec<Row> {
+    rows.iter()
+        .map(|row| {
+            let mut row = row.clone();
+            row.mode = mode;
+            let public = row.path == "/api/v1/auth/login"
+                || row.is_token_endpoint()
+                || row.want[0] != 401 && !row.path.starts_with("/ui/");
+            if public {
+                return row;
+            }
+            if row.path == "/oauth/introspect" || row.path == "/oauth/revoke" {
+                row.want = [401; 7];
+                return row;
+            }
+            if mode == Mode::CookieForeign && row.changes_state() {
+                for want in row.want.iter_mut().skip(1) {
+                    *want = 403;
+                }
+            }
+            row
+        })
+        .collect()
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1283,10 +1343,36 @@ impl World {
         path: &str,
         auth: &Auth,
         payload: Payload,
+        mode: Mode,
     ) -> (u16, String) {
         let mut request = self
             .web
             .request(method, format!("{}{path}", self.server.base));
+        // Where the page that sends the request is, as a browser says it.
+        match mode {
+            Mode::Header => {}
+            Mode::CookieForeign => {
+                let port: u16 = self
+                    .server
+                    .base
+                    .rsplit(':')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                request = request
+                    .header(
+                        "origin",
+                        format!("http://127.0.0.1:{}", port.wrapping_add(1)),
+                    )
+                    .header("sec-fetch-site", "same-site");
+            }
+            Mode::CookieOwn => {
+                request = request
+                    .header("origin", &self.server.base)
+                    .header("sec-fetch-site", "same-origin");
+            }
+        }
         request = match auth {
             Auth::None => request,
             Auth::Bearer(token) => request.bearer_auth(token),
@@ -1324,6 +1410,7 @@ impl World {
                 "/api/v1/auth/verify",
                 &Auth::Bearer(secret.to_string()),
                 Payload::None,
+                Mode::Header,
             )
             .await;
         assert!(status == 200 || status == 401, "verify answered {status}");
@@ -1446,6 +1533,7 @@ impl World {
             Some(secret) if row.is_token_endpoint() => {
                 Auth::Basic(target.primary.clone(), secret.clone())
             }
+            Some(secret) if row.mode != Mode::Header => Auth::Cookie(secret.clone()),
             Some(secret) if caller.is_service() => Auth::Key(secret.clone()),
             Some(secret) => Auth::Bearer(secret.clone()),
         };
@@ -1454,7 +1542,9 @@ impl World {
         } else {
             None
         };
-        let (status, text) = self.send(row.method.clone(), &path, &auth, payload).await;
+        let (status, text) = self
+            .send(row.method.clone(), &path, &auth, payload, row.mode)
+            .await;
 
         let mut problems = Vec::new();
         let mut got = status;
@@ -1795,6 +1885,47 @@ async fn authorization_matrix() {
         sql.len(),
         CALLERS.len(),
         (http.len() + sql.len()) * CALLERS.len(),
+        started.elapsed()
+    );
+    assert!(
+        all.is_empty(),
+        "{} failures:\n{}",
+        all.len(),
+        all.join("\n")
+    );
+}
+
+/// Issue 12, item 1: every HTTP row with the callers' credentials in the session cookie, from
+/// a page on another port of Jeton's host (same site, so `SameSite=Strict` lets the cookie
+/// through) and from Jeton's own origin; see [`cookie_rows`] for what each cell must answer. The
+/// same checks of leaks, isolation and effects apply to every cell: a refused request changed
+/// nothing and left the object's credential working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_matrix_with_the_session_cookie() {
+    let started = std::time::Instant::now();
+    let world = World::new().await;
+    let http = http_table();
+    let mut all = Vec::new();
+    let mut cells = 0;
+    for (mode, name) in [
+        (Mode::CookieForeign, "cookie from another origin"),
+        (Mode::CookieOwn, "cookie from Jeton's origin"),
+    ] {
+        let rows = cookie_rows(&http, mode);
+        let refused = rows
+            .iter()
+            .flat_map(|row| row.want.iter())
+            .filter(|want| **want == 403)
+            .count();
+        assert!(refused > 0 || mode == Mode::CookieOwn);
+        let results = world.run(&rows).await;
+        cells += rows.len() * CALLERS.len();
+        all.extend(failures(name, &rows, &results));
+    }
+    eprintln!(
+        "authorization matrix with the session cookie: {} HTTP rows x 2 origins x {} callers = {cells} cells, in {:.1?}",
+        http.len(),
+        CALLERS.len(),
         started.elapsed()
     );
     assert!(

@@ -110,7 +110,7 @@ async fn login_answer(
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let login_cookie = cookie_value(&page.set_cookie("jeton_login_csrf").unwrap());
     let token = csrf_field(&page.body);
-    let mut request = http()
+    let request = http()
         .post(format!("{}/ui/login", server.base))
         .header("cookie", format!("jeton_login_csrf={login_cookie}"))
         .form(&[
@@ -118,10 +118,7 @@ async fn login_answer(
             ("username", username),
             ("password", password),
         ]);
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    send(request).await
+    send(with_origin(request, server, extra)).await
 }
 
 async fn ui_login(server: &Server, username: &str, password: &str) -> Session {
@@ -170,10 +167,27 @@ async fn post_form(
         .post(format!("{}{path}", server.base))
         .header("cookie", session.cookie_header())
         .form(&form);
+    request = with_origin(request, server, headers);
+    send(request).await
+}
+
+/// `headers` added to `request`, and `Origin: <the server>` unless they name an origin: what a
+/// browser sends with a form posted from one of Jeton's pages.
+fn with_origin(
+    mut request: reqwest::RequestBuilder,
+    server: &Server,
+    headers: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("origin"))
+    {
+        request = request.header("origin", &server.base);
+    }
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    send(request).await
+    request
 }
 
 async fn post(server: &Server, session: &Session, path: &str, fields: &[(&str, &str)]) -> Answer {
@@ -215,9 +229,20 @@ async fn the_session_cookie_is_http_only_and_strict_and_secure_over_tls() {
     assert!(cookie.contains("Max-Age="), "{cookie}");
     assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
 
-    // Behind a TLS-terminating proxy the cookie is Secure.
+    // A client's word that the connection is TLS is not taken...
     let answer = login_answer(
         &server,
+        "admin",
+        ADMIN_PASSWORD,
+        &[("x-forwarded-proto", "https")],
+    )
+    .await;
+    let cookie = answer.set_cookie("auth_token").unwrap();
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    // ... but behind a TLS-terminating proxy (--trust-forwarded-headers) the cookie is Secure.
+    let proxied = spawn_with(|c| c.trust_forwarded_headers = true).await;
+    let answer = login_answer(
+        &proxied,
         "admin",
         ADMIN_PASSWORD,
         &[("x-forwarded-proto", "https")],
@@ -232,7 +257,7 @@ async fn the_session_cookie_is_http_only_and_strict_and_secure_over_tls() {
     // The cookie is the session token: the API accepts it too.
     let value = cookie_value(&cookie);
     let me = http()
-        .get(format!("{}/api/v1/me", server.base))
+        .get(format!("{}/api/v1/me", proxied.base))
         .header("cookie", format!("auth_token={value}"))
         .send()
         .await
@@ -366,7 +391,7 @@ async fn pages_carry_security_headers() {
         );
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
         assert_eq!(page.header("x-frame-options"), "DENY");
-        assert_eq!(page.header("referrer-policy"), "no-referrer");
+        assert_eq!(page.header("referrer-policy"), "same-origin");
         assert_eq!(page.header("cache-control"), "no-store");
         assert!(page.header("content-type").starts_with("text/html"));
         // No inline script or style anywhere: the policy would block them.
@@ -448,6 +473,7 @@ async fn unauthenticated_pages_redirect_to_the_login_page() {
         let answer = send(
             http()
                 .post(format!("{}/ui/login", server.base))
+                .header("origin", &server.base)
                 .header("cookie", format!("jeton_login_csrf={login_cookie}"))
                 .form(&[
                     ("csrf", token.as_str()),

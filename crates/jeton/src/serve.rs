@@ -100,6 +100,23 @@ pub struct ServeArgs {
     /// Lifetime of access tokens from the OAuth2 token endpoint [default: 1h].
     #[arg(long, env = "JETON_OAUTH_TOKEN_LIFETIME", value_name = "DURATION")]
     pub oauth_token_lifetime: Option<String>,
+    /// Another origin (`https://host[:port]`) under which browsers reach this server's web UI,
+    /// besides the issuer's own origin (another host name, or a proxy's address); repeat for
+    /// several (comma-separated in JETON_ALLOWED_ORIGIN). Requests authenticated by the
+    /// session cookie that change anything from any other origin are refused with 403.
+    #[arg(
+        long = "allowed-origin",
+        env = "JETON_ALLOWED_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Trust the client's X-Forwarded-For/-Host/-Proto and Forwarded headers: set this only
+    /// behind a reverse proxy that sets them itself. Without it, gateway mode sends the
+    /// upstream Jeton's own values, and X-Forwarded-Proto does not make the session cookie
+    /// Secure.
+    #[arg(long, env = "JETON_TRUST_FORWARDED_HEADERS")]
+    pub trust_forwarded_headers: bool,
 }
 
 /// Options of `jeton migrate`.
@@ -136,6 +153,8 @@ struct FileConfig {
     upstream: Option<String>,
     api_key_prefix: Option<String>,
     oauth_token_lifetime: Option<String>,
+    allowed_origins: Option<Vec<String>>,
+    trust_forwarded_headers: Option<bool>,
 }
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://jeton.db";
@@ -312,6 +331,24 @@ impl ServeArgs {
             bail!("--oauth-token-lifetime must be between 1m and 24h, not {oauth_lifetime}");
         }
         config.oauth_token_lifetime = oauth_lifetime;
+        let origins = if self.allowed_origins.is_empty() {
+            file.allowed_origins.unwrap_or_default()
+        } else {
+            self.allowed_origins
+        };
+        for origin in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+            let normalised = jeton_server::config::normalise_origin(origin);
+            let bare = reqwest::Url::parse(origin)
+                .is_ok_and(|u| u.path() == "/" && u.query().is_none() && u.username().is_empty());
+            match normalised {
+                Some(normalised) if bare => config.allowed_origins.push(normalised),
+                _ => bail!(
+                    "--allowed-origin '{origin}' is not an origin: write scheme://host[:port], e.g. https://jeton.example.com"
+                ),
+            }
+        }
+        config.trust_forwarded_headers =
+            self.trust_forwarded_headers || file.trust_forwarded_headers.unwrap_or(false);
         config.bootstrap_password = std::env::var("JETON_BOOTSTRAP_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty());
@@ -630,6 +667,64 @@ mod tests {
             vec!["--header-read-timeout", "0s"],
         ] {
             assert!(config(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn allowed_origins_and_forwarded_headers_from_flags_file_and_defaults() {
+        if env_sets(&["JETON_ALLOWED_ORIGIN", "JETON_TRUST_FORWARDED_HEADERS"]) {
+            return;
+        }
+        let defaults = config(&[]).unwrap();
+        assert!(defaults.allowed_origins.is_empty());
+        assert!(!defaults.trust_forwarded_headers);
+
+        let flags = config(&[
+            "--allowed-origin",
+            "https://UI.example.com",
+            "--allowed-origin",
+            "http://127.0.0.1:3000/",
+            "--trust-forwarded-headers",
+        ])
+        .unwrap();
+        assert_eq!(
+            flags.allowed_origins,
+            ["https://ui.example.com", "http://127.0.0.1:3000"]
+        );
+        assert!(flags.trust_forwarded_headers);
+        let listed = config(&[
+            "--allowed-origin",
+            "https://a.example,https://b.example:8443",
+        ]);
+        assert_eq!(
+            listed.unwrap().allowed_origins,
+            ["https://a.example", "https://b.example:8443"]
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jeton.toml");
+        std::fs::write(
+            &file,
+            "allowed_origins = [\"https://ui.example.com:443\"]\ntrust_forwarded_headers = true\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let from_file = config(&["--config", path]).unwrap();
+        assert_eq!(from_file.allowed_origins, ["https://ui.example.com"]);
+        assert!(from_file.trust_forwarded_headers);
+        // Flags win over the file.
+        let both = config(&["--config", path, "--allowed-origin", "https://x.example"]).unwrap();
+        assert_eq!(both.allowed_origins, ["https://x.example"]);
+
+        for bad in [
+            "null",
+            "ui.example.com",
+            "https://ui.example.com/path",
+            "ftp://ui.example.com",
+            "https://ui.example.com/?q=1",
+        ] {
+            let err = config(&["--allowed-origin", bad]).unwrap_err().to_string();
+            assert!(err.contains("--allowed-origin"), "{bad}: {err}");
         }
     }
 }

@@ -686,15 +686,24 @@ impl Scenario {
     }
 
     fn post(&self, path: &str) -> RequestBuilder {
-        self.http.post(format!("{}{path}", self.base))
+        // As a browser on one of Jeton's pages sends it (the session cookie's writes need it).
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("origin", &self.base)
     }
 
     fn patch(&self, path: &str) -> RequestBuilder {
-        self.http.patch(format!("{}{path}", self.base))
+        // As a browser on one of Jeton's pages sends it (the session cookie's writes need it).
+        self.http
+            .patch(format!("{}{path}", self.base))
+            .header("origin", &self.base)
     }
 
     fn delete(&self, path: &str) -> RequestBuilder {
-        self.http.delete(format!("{}{path}", self.base))
+        // As a browser on one of Jeton's pages sends it (the session cookie's writes need it).
+        self.http
+            .delete(format!("{}{path}", self.base))
+            .header("origin", &self.base)
     }
 
     /// Sends a request and keeps its response.

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{AppJson, AppState, Authenticated, ClientAddr};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::service::rfc3339;
 use crate::views;
 
@@ -90,7 +90,9 @@ async fn me(
 
 /// Forward authentication: 200 with the caller's identity in `X-Jeton-*` headers and the body
 /// when the credential verifies, 401 otherwise — for nginx `auth_request`, Traefik ForwardAuth
-/// and the like. Served from memory: no database round trip.
+/// and the like. Served from memory: no database round trip. A request that carries an identity
+/// header of its own (`X-Jeton-*` in any spelling, such as `X_Jeton_User`) is refused with 403:
+/// the proxy would pass it to the upstream beside Jeton's, and Jeton cannot remove it there.
 #[utoipa::path(get, path = "/api/v1/auth/verify", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "Valid credential", body = api::VerifiedIdentity,
@@ -102,11 +104,21 @@ async fn me(
                 ("X-Jeton-Token-Id" = String, description = "Token id"),
             )),
         (status = 401, description = "Missing or invalid credential", body = api::ErrorBody),
+        (status = 403, description = "The request carried an identity header (X-Jeton-*) of its own", body = api::ErrorBody),
     ))]
 async fn verify(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
-) -> (HeaderMap, Json<api::VerifiedIdentity>) {
+    incoming: HeaderMap,
+) -> ApiResult<(HeaderMap, Json<api::VerifiedIdentity>)> {
+    if let Some(name) = incoming.keys().find(|name| {
+        super::gateway::is_identity_header(&super::gateway::fold_header_name(name.as_str()))
+    }) {
+        return Err(ApiError::Forbidden(format!(
+            "the request carries an identity header ({name}): X-Jeton-* headers are set by \
+             Jeton only; the proxy in front must remove them from client requests"
+        )));
+    }
     let tenant = state
         .service
         .directory()
@@ -138,5 +150,5 @@ async fn verify(
             headers.insert(name, value);
         }
     }
-    (headers, Json(identity))
+    Ok((headers, Json(identity)))
 }

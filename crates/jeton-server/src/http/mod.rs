@@ -2,6 +2,7 @@
 //! authenticate (the extractor *is* the permission to proceed) and turn bad input into clear
 //! 4xx answers, and the layers that bound every request.
 
+pub mod ambient;
 mod audit;
 mod auth;
 mod gateway;
@@ -252,27 +253,88 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// Where a request's credential was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `Authorization: Bearer`.
+    Authorization,
+    /// `X-API-Key`.
+    ApiKey,
+    /// The web UI's `auth_token` cookie: an ambient credential, which a browser sends whatever
+    /// page asks (see [`ambient`]).
+    Cookie,
+}
+
+/// A credential as the client presented it, and where.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    /// The token or API key.
+    pub value: String,
+    /// Where it was found.
+    pub source: Source,
+}
+
 /// Pulls the credential from `Authorization: Bearer`, then `X-API-Key`, then the `auth_token`
 /// cookie. An `Authorization` header of another scheme is not Jeton's and is passed over.
-pub fn credential(headers: &axum::http::HeaderMap) -> Option<String> {
+pub fn presented(headers: &axum::http::HeaderMap) -> Option<Presented> {
     if let Some(token) = bearer(headers) {
-        return Some(token);
+        return Some(Presented {
+            value: token,
+            source: Source::Authorization,
+        });
     }
     if let Some(value) = headers.get("x-api-key") {
-        return value.to_str().ok().map(|v| v.trim().to_string());
+        return value.to_str().ok().map(|v| Presented {
+            value: v.trim().to_string(),
+            source: Source::ApiKey,
+        });
     }
     CookieJar::from_headers(headers)
         .get(SESSION_COOKIE)
-        .map(|c| c.value().to_string())
+        .map(|c| Presented {
+            value: c.value().to_string(),
+            source: Source::Cookie,
+        })
 }
 
-/// The token of an `Authorization: Bearer` header.
+/// The credential of [`presented`], wherever it was found.
+pub fn credential(headers: &axum::http::HeaderMap) -> Option<String> {
+    presented(headers).map(|p| p.value)
+}
+
+/// The scheme of an `Authorization` value and what follows it, split at the first space or
+/// tab, both trimmed of spaces and tabs. RFC 9110 writes one space; clients also send tabs or
+/// several spaces. Whatever this reads as Jeton's credential the gateway removes, because it
+/// asks the same function.
+pub(crate) fn authorization_parts(value: &[u8]) -> (&[u8], &[u8]) {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !blank(b)).unwrap_or(value.len());
+    let value = &value[start..];
+    let end = value.iter().position(blank).unwrap_or(value.len());
+    let (scheme, rest) = value.split_at(end);
+    let rest_start = rest.iter().position(|b| !blank(b)).unwrap_or(rest.len());
+    let rest = &rest[rest_start..];
+    let rest_end = rest.iter().rposition(|b| !blank(b)).map_or(0, |i| i + 1);
+    (scheme, &rest[..rest_end])
+}
+
+/// True when an `Authorization` value is of the `Bearer` scheme (any case), Jeton's.
+pub(crate) fn is_bearer(value: &[u8]) -> bool {
+    authorization_parts(value).0.eq_ignore_ascii_case(b"bearer")
+}
+
+/// The token of an `Authorization: Bearer` header (possibly empty, which verifies as nothing).
 pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    if !is_bearer(value) {
+        return None;
+    }
+    // A token that is not UTF-8 is presented as an empty one: refused, not passed over.
+    Some(
+        std::str::from_utf8(authorization_parts(value).1)
+            .unwrap_or_default()
+            .to_string(),
+    )
 }
 
 /// An authenticated request: handlers that take it cannot run without a valid credential.
@@ -288,13 +350,19 @@ impl FromRequestParts<AppState> for Authenticated {
             .unwrap_or(ClientAddr(None));
         let service = &state.service;
         let now = service.now();
-        let presented = credential(&parts.headers).unwrap_or_default();
+        let (presented, source) = match self::presented(&parts.headers) {
+            Some(Presented { value, source }) => (value, Some(source)),
+            None => (String::new(), None),
+        };
         match service.verifier().verify(&presented, now) {
             Ok(mut actor) => {
+                actor.client_addr = addr;
+                if source == Some(Source::Cookie) {
+                    ambient::check_cookie_request(service, parts, &actor)?;
+                }
                 // A first use of a new key that ended an old key's grace period is recorded
                 // before anything is answered.
                 service.settle_grace_ends().await?;
-                actor.client_addr = addr;
                 Ok(Authenticated(actor))
             }
             Err(failure) => {

@@ -17,7 +17,7 @@ use jeton_core::Secret;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppState, ClientAddr, credential};
+use super::{AppState, ClientAddr, Source, presented};
 use crate::service::oauth::{
     ACCESS_TOKEN_TYPE, ApiErrorKind, ClientCredentials, OAuthError, OAuthErrorCode,
     TOKEN_EXCHANGE_GRANT, TokenRequest,
@@ -225,7 +225,12 @@ fn caller(
     if let Some(client) = client_credentials(headers, params)? {
         return service.authenticate_client(&client, addr);
     }
-    let presented = credential(headers).unwrap_or_default();
+    // The session cookie is not a client credential: these endpoints are for programs, and a
+    // cookie would make them answer whichever page a browser was on.
+    let presented = presented(headers)
+        .filter(|p| p.source != Source::Cookie)
+        .map(|p| p.value)
+        .unwrap_or_default();
     service
         .verifier()
         .verify(&presented, service.now())

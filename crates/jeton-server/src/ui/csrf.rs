@@ -7,13 +7,12 @@
 //! recomputes it from the cookie that came with the request and compares in constant time.
 //! Nothing is stored and no key needs sharing, so it works unchanged across any number of
 //! `jeton serve` instances, and it dies with the session (a new login gives a new value). The
-//! cookie's `SameSite=Strict` and the `Origin` / `Sec-Fetch-Site` check below are further layers,
-//! not the only one.
+//! cookie's `SameSite=Strict` and the `Origin` / `Sec-Fetch-Site` check every cookie-authenticated
+//! post goes through first ([`crate::http::ambient`]) are further layers, not the only one.
 //!
 //! The login form has no session yet: it uses a double-submit cookie (`jeton_login_csrf`,
 //! random, HttpOnly, `SameSite=Strict`, scoped to `/ui/login`) whose value the form repeats.
 
-use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
@@ -53,49 +52,9 @@ pub fn matches(expected: &str, presented: Option<&str>) -> bool {
     }
 }
 
-/// False when the browser says the request comes from another site.
-///
-/// `Sec-Fetch-Site`, when present, decides: `same-origin`, or `none` (a request the user made
-/// directly), passes. Without it, an `Origin` must name the host the request was sent to
-/// (`X-Forwarded-Host` counts, for reverse proxies that rewrite `Host`). `Origin: null` proves
-/// nothing either way — browsers send it for our own forms, because the pages say
-/// `Referrer-Policy: no-referrer` — so it, like a request with neither header (old browsers,
-/// scripts), relies on the form token alone.
-pub fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        let site = site.to_str().unwrap_or_default();
-        return site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none");
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let origin = origin.to_str().unwrap_or_default().trim();
-    if origin == "null" {
-        return true;
-    }
-    let Some((_, origin_host)) = origin.split_once("://") else {
-        return false;
-    };
-    let origin_host = origin_host.trim_end_matches('/');
-    ["x-forwarded-host", header::HOST.as_str()]
-        .iter()
-        .filter_map(|name| headers.get(*name))
-        .filter_map(|value| value.to_str().ok())
-        .any(|host| host.trim().eq_ignore_ascii_case(origin_host))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_static(value));
-        }
-        map
-    }
 
     #[test]
     fn the_token_is_bound_to_the_session() {
@@ -106,43 +65,5 @@ mod tests {
         assert!(!matches(&a, Some("wrong")));
         assert!(!matches(&a, None));
         assert!(!matches("", Some("")));
-    }
-
-    #[test]
-    fn cross_site_requests_are_recognised() {
-        assert!(same_origin(&headers(&[("host", "127.0.0.1:8080")])));
-        assert!(same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "http://127.0.0.1:8080"),
-            ("sec-fetch-site", "same-origin"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "http://evil.example"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("sec-fetch-site", "cross-site"),
-        ])));
-        // What a browser sends for our own forms under `Referrer-Policy: no-referrer`.
-        assert!(same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "null"),
-            ("sec-fetch-site", "same-origin"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "null"),
-            ("sec-fetch-site", "same-site"),
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("origin", "garbage"),
-        ])));
-        assert!(same_origin(&headers(&[
-            ("host", "127.0.0.1:8080"),
-            ("x-forwarded-host", "jeton.example.com"),
-            ("origin", "https://jeton.example.com"),
-        ])));
     }
 }

@@ -44,7 +44,8 @@ pub fn router(gateway: bool) -> Router<AppState> {
     } else {
         Router::new().route("/", get(session::home))
     };
-    root.route("/ui", get(session::home))
+    // `/ui` without the slash is outside the session cookie's path in gateway mode (`/ui/`).
+    root.route("/ui", get(|| async { see_other("/ui/") }))
         .route("/ui/", get(session::home))
         .route("/ui/login", get(session::login_page).post(session::login))
         .route("/ui/logout", post(session::logout))
@@ -292,7 +293,7 @@ async fn not_found(session: Result<session::UiSession, Response>) -> Response {
 }
 
 /// The headers of every UI answer: a strict content security policy (no inline script or
-/// style, nothing from elsewhere), no framing, no referrer, and no caching of pages (they show
+/// style, nothing from elsewhere), no framing, no referrer to other sites, and no caching of pages (they show
 /// personal data and form tokens; the static files set their own long cache).
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
@@ -305,9 +306,12 @@ async fn security_headers(mut response: Response) -> Response {
         ),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // `same-origin`, not `no-referrer`: a browser then names our origin in the `Origin` of
+    // our own form posts (under `no-referrer` it writes `null`, which `ambient` refuses), and
+    // still sends no referrer to any other site.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

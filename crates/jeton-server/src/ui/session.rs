@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use super::{Layout, csrf, error_page, render, see_other};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::http::ambient::{self, FormPosts};
 use crate::http::{AppState, Authenticated, ClientAddr, SESSION_COOKIE};
 use crate::verify::Actor;
 
@@ -50,22 +51,38 @@ impl FromRequestParts<AppState> for UiSession {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let secure = over_tls(&parts.headers, state.service.config());
+        let config = state.service.config();
+        let secure = over_tls(&parts.headers, config);
+        if !navigation(&parts.headers) {
+            return Err(not_a_navigation());
+        }
         let Some(cookie) = cookie_value(&parts.headers, SESSION_COOKIE) else {
-            return Err(to_login(parts, false, secure));
+            return Err(to_login(parts, false, secure, config));
         };
         // Pages authenticate with the cookie alone: the form token is derived from it, and a
         // browser sends no other credential. Other credential headers are dropped for this
-        // request so that the shared extractor reads the cookie.
+        // request so that the shared extractor reads the cookie, and applies the cookie's
+        // origin rule to every form post (which may be a form, not JSON).
         parts.headers.remove(header::AUTHORIZATION);
         parts.headers.remove("x-api-key");
+        parts.extensions.insert(FormPosts);
         match Authenticated::from_request_parts(parts, state).await {
             Ok(Authenticated(actor)) => {
                 let csrf = csrf::for_session(&cookie);
                 let base = Layout::new(&state.service, &actor, &csrf, "", "");
                 Ok(UiSession { actor, csrf, base })
             }
-            Err(_) => Err(to_login(parts, true, secure)),
+            // A post from another origin (see `ambient`): said in the page's words.
+            Err(ApiError::Forbidden(_)) => Err(error_page(
+                Layout::anonymous("Forbidden"),
+                &ApiError::Forbidden(
+                    "cross-origin request refused: this form was sent from another site; open \
+                     the page here and try again"
+                        .to_string(),
+                ),
+            )),
+            Err(ApiError::Unauthenticated(_)) => Err(to_login(parts, true, secure, config)),
+            Err(other) => Err(error_page(Layout::anonymous("Error"), &other)),
         }
     }
 }
@@ -93,9 +110,45 @@ impl FromRequestParts<AppState> for AdminSession {
     }
 }
 
+/// False for a request a browser makes for a page's script (`fetch`, XHR) or for a frame,
+/// which pages showing a form token refuse: a page of the same origin (an upstream's, in
+/// gateway mode) could otherwise read the token. `Sec-Fetch-Mode` and `Sec-Fetch-Dest` are set
+/// by browsers, never by pages; clients that send neither (scripts, old browsers) pass.
+pub fn navigation(headers: &HeaderMap) -> bool {
+    let says = |name: &str, expected: &str| {
+        headers.get(name).is_none_or(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case(expected))
+        })
+    };
+    says("sec-fetch-mode", "navigate") && says("sec-fetch-dest", "document")
+}
+
+/// The answer to a page asked for by a script or a frame.
+fn not_a_navigation() -> Response {
+    error_page(
+        Layout::anonymous("Forbidden"),
+        &ApiError::Forbidden(
+            "the web UI's pages open only as pages of their own, not in a frame or from a script"
+                .to_string(),
+        ),
+    )
+}
+
+/// The path of the session cookie: `/` normally; `/ui/` in gateway mode, where every other
+/// path is the upstream's and its pages (same origin as Jeton) must not get the cookie sent
+/// along with their requests.
+pub fn session_cookie_path(config: &Config) -> &'static str {
+    if config.upstream.is_some() {
+        "/ui/"
+    } else {
+        "/"
+    }
+}
+
 /// To the login page, coming back here afterwards (for a page, not for a form post), and
 /// forgetting a session cookie that no longer works.
-fn to_login(parts: &Parts, clear: bool, secure: bool) -> Response {
+fn to_login(parts: &Parts, clear: bool, secure: bool, config: &Config) -> Response {
     let here = parts
         .uri
         .path_and_query()
@@ -112,7 +165,10 @@ fn to_login(parts: &Parts, clear: bool, secure: bool) -> Response {
     };
     let mut response = see_other(&location);
     if clear {
-        set_cookie(&mut response, removal(SESSION_COOKIE, "/", secure));
+        set_cookie(
+            &mut response,
+            removal(SESSION_COOKIE, session_cookie_path(config), secure),
+        );
     }
     response
 }
@@ -131,14 +187,16 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
     acceptable.then(|| next.to_string())
 }
 
-/// True when the request came over TLS: `X-Forwarded-Proto: https` from a proxy in front, or a
-/// server whose configured issuer is an `https` URL.
+/// True when the request came over TLS: a server whose configured issuer is an `https` URL,
+/// or `X-Forwarded-Proto: https` from a proxy in front when `--trust-forwarded-headers` says
+/// there is one (otherwise any client could say so).
 pub fn over_tls(headers: &HeaderMap, config: &Config) -> bool {
-    let forwarded = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let forwarded = config.trust_forwarded_headers
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
     forwarded || config.issuer.starts_with("https://")
 }
 
@@ -210,11 +268,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
                 &ApiError::Forbidden(message.to_string()),
             )
         };
-        if !csrf::same_origin(&parts.headers) {
-            return Err(refuse(
-                "this form was sent from another site; open the page here and try again",
-            ));
-        }
+        // Where the post comes from was checked with the session cookie (`ambient`), before
+        // the session was granted.
         let bytes = match Bytes::from_request(Request::from_parts(parts, body), state).await {
             Ok(bytes) => bytes,
             Err(rejection) => {
@@ -314,6 +369,9 @@ pub(super) async fn login_page(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    if !navigation(&headers) {
+        return not_a_navigation();
+    }
     let q: LoginQuery = query(raw.as_deref());
     let next = safe_next(q.next.as_deref());
     if session.is_ok() {
@@ -355,7 +413,8 @@ pub(super) async fn login(
     let form: LoginForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let next = safe_next(form.next.as_deref());
     let expected = cookie_value(&headers, csrf::LOGIN_COOKIE).unwrap_or_default();
-    if !csrf::same_origin(&headers) || !csrf::matches(&expected, form.csrf.as_deref()) {
+    let own_origin = ambient::from_own_origin(&headers, service.config()).is_ok();
+    if !own_origin || !csrf::matches(&expected, form.csrf.as_deref()) {
         return login_form(
             &headers,
             secure,
@@ -374,12 +433,17 @@ pub(super) async fn login(
         Ok((token, record, _user)) => {
             let mut response = see_other(next.as_deref().unwrap_or(HOME));
             let max_age = (record.expires_at - service.now()).max(0);
+            let path = session_cookie_path(service.config());
+            if path != "/" {
+                // A cookie of an earlier start without the gateway would reach the upstream.
+                set_cookie(&mut response, removal(SESSION_COOKIE, "/", secure));
+            }
             set_cookie(
                 &mut response,
                 cookie(
                     SESSION_COOKIE,
                     token.expose().to_string(),
-                    "/",
+                    path,
                     max_age,
                     secure,
                 ),
@@ -417,9 +481,13 @@ pub(super) async fn logout(
     if let Err(err) = state.service.revoke_current(&session.actor).await {
         return error_page(session.layout("Error", ""), &err);
     }
-    let secure = over_tls(&headers, state.service.config());
+    let config = state.service.config();
+    let secure = over_tls(&headers, config);
     let mut response = see_other(&format!("{LOGIN}?notice=logged-out"));
-    set_cookie(&mut response, removal(SESSION_COOKIE, "/", secure));
+    set_cookie(
+        &mut response,
+        removal(SESSION_COOKIE, session_cookie_path(config), secure),
+    );
     response
 }
 

@@ -164,18 +164,15 @@ async fn serve_database(
     now: i64,
     adjust: impl FnOnce(&mut jeton_server::Config),
 ) -> Served {
-    let mut config = jeton_server::Config::new(url.clone(), "127.0.0.1:0".parse().unwrap());
-    config.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
-    config.max_body_bytes = 64 * 1024;
-    adjust(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = test_config(&url, addr, adjust);
     let store = jeton_store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
     let clock = Arc::new(TestClock(AtomicI64::new(now)));
     let running = jeton_server::start_with_store(config, store, clock.clone())
         .await
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(jeton_server::serve_on(listener, running, async move {
         let _ = stopped.await;
@@ -285,6 +282,23 @@ pub async fn feed_idle(service: &jeton_server::service::Service) {
     }
 }
 
+/// The configuration of a test server that will listen on `addr`: the issuer stays
+/// `http://127.0.0.1:0` (servers over one database share it), and the address the tests reach
+/// the server at is an allowed origin, as `--allowed-origin` would make it, so that requests
+/// authenticated by the session cookie can come "from Jeton's own pages" (`Origin: base`).
+fn test_config(
+    url: &str,
+    addr: SocketAddr,
+    adjust: impl FnOnce(&mut jeton_server::Config),
+) -> jeton_server::Config {
+    let mut config = jeton_server::Config::new(url.to_string(), "127.0.0.1:0".parse().unwrap());
+    config.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
+    config.max_body_bytes = 64 * 1024;
+    config.allowed_origins.push(format!("http://{addr}"));
+    adjust(&mut config);
+    config
+}
+
 /// Like [`spawn_with_service`], with the store `wrap` makes of the real one.
 pub async fn spawn_over(
     adjust: impl FnOnce(&mut jeton_server::Config),
@@ -292,10 +306,9 @@ pub async fn spawn_over(
 ) -> (Server, Arc<jeton_server::service::Service>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/jeton.db", dir.path().display());
-    let mut config = jeton_server::Config::new(url.clone(), "127.0.0.1:0".parse().unwrap());
-    config.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
-    config.max_body_bytes = 64 * 1024;
-    adjust(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = test_config(&url, addr, adjust);
     let store = jeton_store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
     let store = wrap(store);
@@ -306,8 +319,6 @@ pub async fn spawn_over(
         .await
         .unwrap();
     let service = running.service.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let app = jeton_server::http::app(running.service.clone());
     tokio::spawn(async move {
         axum::serve(
