@@ -13,6 +13,7 @@ pub mod names;
 pub mod policy;
 pub mod scope;
 pub mod secret;
+pub mod text;
 pub mod token;
 
 pub use access::AccessLevel;

@@ -28,6 +28,8 @@ pub struct Config {
     pub policy: SystemPolicy,
     /// How often last-use times are written to the database.
     pub last_used_flush: Duration,
+    /// How long audit events are kept; older ones are pruned every hour.
+    pub audit_retention: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Time limit for handling one request.
@@ -92,6 +94,7 @@ impl Config {
             session_lifetime: Lifetime::hours(12),
             policy: SystemPolicy::default(),
             last_used_flush: Duration::from_secs(30),
+            audit_retention: Duration::from_secs(400 * 24 * 3600),
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),

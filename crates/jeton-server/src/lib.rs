@@ -141,7 +141,7 @@ pub async fn start_with_store(
         &config.api_key_prefix,
         hasher,
     ));
-    let (audit, audit_task) = audit::AuditLog::start(store.clone());
+    let (audit, audit_task) = audit::AuditLog::start(store.clone(), clock.clone());
     let config = Arc::new(config);
     let service = Arc::new(Service::new(
         store,
@@ -204,6 +204,12 @@ async fn maintain(service: std::sync::Weak<Service>, config: Arc<Config>) {
                 let day_ago_ms = now.saturating_sub(CHANGE_RETENTION_SECS).saturating_mul(1000);
                 if let Err(err) = service.store().prune_changes(day_ago_ms).await {
                     tracing::warn!(error = %err, "could not prune the change feed");
+                }
+                // At start (the interval's first tick is immediate), then every hour.
+                match service.prune_audit().await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::info!(deleted, "pruned audit events past --audit-retention"),
+                    Err(err) => tracing::warn!(error = %err, "could not prune old audit events"),
                 }
             }
         }

@@ -14,6 +14,10 @@
 //! | `jeton_verification_duration_seconds` | histogram | |
 //! | `jeton_verify_cache_hits_total`, `jeton_verify_cache_misses_total` | counter | |
 //! | `jeton_db_pool_connections`, `jeton_db_pool_idle_connections` | gauge | |
+//! | `jeton_audit_events_dropped_total` | counter | `reason` (`queue_full`, `refused`, `unavailable`) |
+//! | `jeton_audit_write_failures_total` | counter | |
+//! | `jeton_audit_denials_aggregated_total` | counter | |
+//! | `jeton_audit_events_pruned_total` | counter | |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -44,6 +48,18 @@ pub const DB_IDLE: &str = "jeton_db_pool_idle_connections";
 pub const PROPAGATION_LAG: &str = "jeton_propagation_lag_seconds";
 /// Counter: change-feed rows applied.
 pub const CHANGES_APPLIED: &str = "jeton_changes_applied_total";
+/// Counter: audit events lost, by reason: `queue_full` (the background writer's queue was
+/// full), `refused` (the database refused that one event), `unavailable` (the database stayed
+/// unreachable past the writer's retries).
+pub const AUDIT_DROPPED: &str = "jeton_audit_events_dropped_total";
+/// Counter: writes of audit events (a batch, or one event) the database refused or could not
+/// take.
+pub const AUDIT_WRITE_FAILURES: &str = "jeton_audit_write_failures_total";
+/// Counter: refusals of unknown or garbage credentials counted into an aggregated audit
+/// record instead of one record each.
+pub const AUDIT_AGGREGATED: &str = "jeton_audit_denials_aggregated_total";
+/// Counter: audit events deleted because they were older than `--audit-retention`.
+pub const AUDIT_PRUNED: &str = "jeton_audit_events_pruned_total";
 
 /// Histogram buckets, in seconds, of request durations (and of any other duration histogram
 /// without buckets of its own): 0.5 ms to 10 s.
@@ -129,6 +145,22 @@ fn describe() {
     metrics::describe_counter!(
         CACHE_MISSES,
         "Token verifications that checked the signature (not in the verified-token cache)."
+    );
+    metrics::describe_counter!(
+        AUDIT_DROPPED,
+        "Audit events lost, by reason (queue_full, refused by the database, unavailable)."
+    );
+    metrics::describe_counter!(
+        AUDIT_WRITE_FAILURES,
+        "Audit writes (a batch or one event) that the database refused or could not take."
+    );
+    metrics::describe_counter!(
+        AUDIT_AGGREGATED,
+        "Refusals of unknown or garbage credentials counted into a per-minute audit record."
+    );
+    metrics::describe_counter!(
+        AUDIT_PRUNED,
+        "Audit events deleted for being older than --audit-retention."
     );
     metrics::describe_gauge!(
         DB_CONNECTIONS,

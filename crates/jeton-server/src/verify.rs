@@ -169,6 +169,34 @@ pub enum AuthFailure {
 }
 
 impl AuthFailure {
+    /// Whether the refused credential is one this server knows: it was signed or issued here
+    /// (signature or key hash matched) and is refused for what became of it (revoked, expired,
+    /// superseded, its owner disabled). Such a refusal is worth its own audit record; one of an
+    /// unknown or garbage credential is counted into an aggregated record, so that a flood of
+    /// made-up credentials cannot flood the audit log.
+    pub fn identifies_credential(self) -> bool {
+        match self {
+            AuthFailure::Missing
+            | AuthFailure::TooLong
+            | AuthFailure::MalformedKey
+            | AuthFailure::UnknownKey => false,
+            AuthFailure::Jwt(rejection) => matches!(
+                rejection,
+                // Checked only after the signature matched (`KeyRing::verify_at`).
+                JwtRejection::Expired
+                    | JwtRejection::NotYetValid
+                    | JwtRejection::WrongIssuerOrAudience
+            ),
+            AuthFailure::Revoked
+            | AuthFailure::OwnerUnknown
+            | AuthFailure::OwnerInactive
+            | AuthFailure::TenantMismatch
+            | AuthFailure::OwnerExpired
+            | AuthFailure::SupersededKey
+            | AuthFailure::KeyRetired => true,
+        }
+    }
+
     /// Short reason for audit records.
     pub fn as_str(self) -> &'static str {
         match self {

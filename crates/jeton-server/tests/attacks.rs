@@ -736,6 +736,7 @@ async fn altered_and_unknown_api_keys_are_refused() {
         assert!(jeton_core::apikey::check_format("jsk_", unknown.expose()).is_ok());
         assert_refused(&server, "well-formed unknown key", unknown.expose()).await;
     }
+    end_denial_minute(&server).await;
     let denied = audit(&server, &admin, "auth.denied").await;
     let reasons: Vec<&str> = denied
         .iter()
@@ -797,7 +798,6 @@ async fn garbage_client_secrets_get_invalid_client() {
         ("unknown key", unknown.expose().to_string()),
         ("alg none JWT", alg_none),
         ("60 KB", long),
-        ("NUL", "\0".into()),
         ("unicode", "ключ-🔑".into()),
         ("SQL", "' OR 1=1 --".into()),
         ("percent signs", "%%%".into()),
@@ -884,7 +884,7 @@ async fn garbage_client_secrets_get_invalid_client() {
             .post(format!("{}/oauth/token", server.base))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!(
-                "grant_type=client_credentials&client_id={id}&client_secret=%FF%FE%00%C3"
+                "grant_type=client_credentials&client_id={id}&client_secret=%FF%FE%C3"
             )),
     )
     .await;
@@ -894,6 +894,25 @@ async fn garbage_client_secrets_get_invalid_client() {
         "percent-encoded bytes: {body}"
     );
     assert_eq!(body["error"], "invalid_client");
+    // A NUL (or another control character) is refused at the boundary, before any client is
+    // looked up: 400 `invalid_request` (issue 12 §6), whichever way it is sent.
+    for body in [
+        format!("grant_type=client_credentials&client_id={id}&client_secret=%00"),
+        format!("grant_type=client_credentials&client_id={id}&client_secret=%FF%FE%00%C3"),
+    ] {
+        let ((status, answer), _) = oauth_request(
+            &server.http,
+            &server,
+            server
+                .http
+                .post(format!("{}/oauth/token", server.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert_eq!(answer["error"], "invalid_request", "{body}: {answer}");
+    }
     // Garbage client ids with the right secret are not this client either.
     for client_id in [
         "",
@@ -3706,4 +3725,787 @@ async fn an_expired_signing_key_stays_expired_when_the_clock_moves_back() {
         verify_status(&second, &admin).await,
         StatusCode::UNAUTHORIZED
     );
+}
+
+// ---- Issue 12 §6: Bad bytes and floods ----
+
+/// What the boundary must refuse in any field that is not free text: NUL, a C0 control (ESC,
+/// tab, newline), DEL, a C1 control, a bidirectional override.
+const PLAIN_PROBES: [&str; 8] = [
+    "ab\u{0}cd",
+    "ab\u{1b}[2Jcd",
+    "ab\tcd",
+    "ab\ncd",
+    "ab\u{7f}cd",
+    "ab\u{9b}cd",
+    "ab\u{85}cd",
+    "ab\u{202e}cd",
+];
+/// What the boundary must refuse in free text too: everything but tab and line breaks.
+const FREE_TEXT_PROBES: [&str; 5] = [
+    "ab\u{0}cd",
+    "ab\u{1b}]52;c;aGk=\u{7}cd",
+    "ab\u{7f}cd",
+    "ab\u{9b}cd",
+    "ab\u{7}cd",
+];
+/// The body fields that hold free text (tab and line breaks allowed).
+const FREE_TEXT: [&str; 6] = [
+    "comment",
+    "description",
+    "password",
+    "current_password",
+    "new_password",
+    "sql",
+];
+
+/// A schema of the OpenAPI document with its `$ref` followed (and the first of `oneOf`,
+/// `anyOf` or `allOf`, which is how utoipa spells an optional reference).
+fn resolve<'a>(openapi: &'a Value, schema: &'a Value) -> &'a Value {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return resolve(openapi, &openapi["components"]["schemas"][name]);
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(first) = schema[key].as_array().and_then(|options| {
+            options
+                .iter()
+                .find(|option| option["type"] != "null")
+                .or(options.first())
+        }) {
+            return resolve(openapi, first);
+        }
+    }
+    schema
+}
+
+/// A plausible value for a field, so that a body is valid but for the one field probed.
+fn sample(openapi: &Value, field: &str, schema: &Value) -> Value {
+    let schema = resolve(openapi, schema);
+    if let Some(first) = schema["enum"].as_array().and_then(|values| values.first()) {
+        return first.clone();
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    match types.into_iter().find(|t| *t != "null") {
+        Some("integer" | "number") => json!(1),
+        Some("boolean") => json!(false),
+        Some("array") => json!([sample(openapi, field, &schema["items"])]),
+        Some("object") => json!({}),
+        _ => match field {
+            "max_duration" | "expires_in" | "grace" | "duration" => json!("1d"),
+            "access_level" | "role" => json!("tenant-user"),
+            "grant_type" => json!("client_credentials"),
+            "scope" | "scopes" => json!("read"),
+            _ => json!("probe-value"),
+        },
+    }
+}
+
+/// Whether an answer is the boundary's refusal: 400, naming control characters (in RFC 6749's
+/// `invalid_request` form on the OAuth endpoints).
+fn refused_at_boundary(status: StatusCode, body: &Value) -> bool {
+    let message = body["error"]["message"]
+        .as_str()
+        .or(body["error_description"].as_str())
+        .unwrap_or("");
+    status == StatusCode::BAD_REQUEST && message.contains("must not contain control characters")
+}
+
+/// Sends one probe of the OpenAPI sweep; answers what went wrong, if anything.
+async fn probe(
+    server: &Server,
+    token: &str,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    body: Option<(&str, Value)>,
+) -> (StatusCode, Value) {
+    let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let mut url = reqwest::Url::parse(&format!("{}{path}", server.base)).unwrap();
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query);
+    }
+    let mut request = server.http.request(method, url).bearer_auth(token);
+    match body {
+        Some(("form", Value::Object(fields))) => {
+            let pairs: Vec<(String, String)> = fields
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map_or(v.to_string(), str::to_string)))
+                .collect();
+            request = request.form(&pairs);
+        }
+        Some((_, value)) => request = request.json(&value),
+        None => {}
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Every operation of `/openapi.json`, on PostgreSQL (where NUL used to give 500): each path
+/// segment, each query parameter and each string field of its body in turn holds a control
+/// character; the answer is the boundary's 400, never a 5xx, whoever asks (root here, so that
+/// nothing stops the request before the database). Free-text fields keep tab and newline.
+#[tokio::test]
+async fn control_characters_in_any_field_of_any_route_get_400_on_postgres() {
+    on_postgres(
+        "control_characters_in_any_field_of_any_route_get_400_on_postgres",
+        |_| {},
+        |server, _service| async move {
+            let root = server.admin().await;
+            let (status, openapi) = server.get("/openapi.json", &root).await;
+            assert_eq!(status, StatusCode::OK);
+            let mut failures = Vec::new();
+            let mut probes = 0;
+            let paths = openapi["paths"].as_object().unwrap().clone();
+            for (template, item) in &paths {
+                for (method, operation) in item.as_object().unwrap() {
+                    if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                        continue;
+                    }
+                    let parameters = operation["parameters"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    // A parameter is in the path when the template names it (the document
+                    // does not always say `in: query` for query parameters).
+                    let (path_params, query_params): (Vec<String>, Vec<String>) = parameters
+                        .iter()
+                        .map(|p| p["name"].as_str().unwrap().to_string())
+                        .partition(|name| template.contains(&format!("{{{name}}}")));
+                    let fill = |probed: Option<(&str, &str)>| -> String {
+                        let mut path = template.clone();
+                        for name in &path_params {
+                            let value = match probed {
+                                Some((p, v)) if p == name => percent_encoding::utf8_percent_encode(
+                                    v,
+                                    percent_encoding::NON_ALPHANUMERIC,
+                                )
+                                .to_string(),
+                                _ => "probe-value".to_string(),
+                            };
+                            path = path.replace(&format!("{{{name}}}"), &value);
+                        }
+                        path
+                    };
+                    // The body: its content type, and a valid sample of each field.
+                    let content = &operation["requestBody"]["content"];
+                    let (kind, schema) = if let Some(json) = content.get("application/json") {
+                        ("json", resolve(&openapi, &json["schema"]))
+                    } else if let Some(form) = content.get("application/x-www-form-urlencoded") {
+                        ("form", resolve(&openapi, &form["schema"]))
+                    } else {
+                        ("none", &Value::Null)
+                    };
+                    let properties = schema["properties"]
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default();
+                    let base_body: serde_json::Map<String, Value> = properties
+                        .iter()
+                        .map(|(field, schema)| (field.clone(), sample(&openapi, field, schema)))
+                        .collect();
+                    let body = |fields: serde_json::Map<String, Value>| {
+                        (kind != "none").then_some((kind, Value::Object(fields)))
+                    };
+                    let mut check = |what: String, answer: (StatusCode, Value)| {
+                        probes += 1;
+                        if !refused_at_boundary(answer.0, &answer.1) {
+                            failures.push(format!(
+                                "{what}: {} {}",
+                                answer.0,
+                                answer.1.to_string().chars().take(160).collect::<String>()
+                            ));
+                        }
+                    };
+                    for value in PLAIN_PROBES {
+                        for name in &path_params {
+                            let path = fill(Some((name, value)));
+                            let answer =
+                                probe(&server, &root, method, &path, &[], body(base_body.clone()))
+                                    .await;
+                            check(format!("{method} {template} path {name}={value:?}"), answer);
+                        }
+                        for name in &query_params {
+                            let query = [(name.clone(), value.to_string())];
+                            let answer = probe(
+                                &server,
+                                &root,
+                                method,
+                                &fill(None),
+                                &query,
+                                body(base_body.clone()),
+                            )
+                            .await;
+                            check(
+                                format!("{method} {template} query {name}={value:?}"),
+                                answer,
+                            );
+                        }
+                    }
+                    for (field, field_schema) in &properties {
+                        let free = FREE_TEXT.contains(&field.as_str());
+                        let probes_here: &[&str] = if free {
+                            &FREE_TEXT_PROBES
+                        } else {
+                            &PLAIN_PROBES
+                        };
+                        for value in probes_here {
+                            let mut fields = base_body.clone();
+                            let is_array = resolve(&openapi, field_schema)["type"]
+                                .as_str()
+                                .is_some_and(|t| t == "array")
+                                || resolve(&openapi, field_schema)["type"]
+                                    .as_array()
+                                    .is_some_and(|t| t.contains(&json!("array")));
+                            fields.insert(
+                                field.clone(),
+                                if is_array && kind == "json" {
+                                    json!(["read", value])
+                                } else {
+                                    json!(value)
+                                },
+                            );
+                            let answer =
+                                probe(&server, &root, method, &fill(None), &[], body(fields)).await;
+                            check(
+                                format!("{method} {template} field {field}={value:?}"),
+                                answer,
+                            );
+                        }
+                    }
+                }
+            }
+            assert!(
+                probes > 300,
+                "only {probes} probes: the sweep lost its routes"
+            );
+            assert!(
+                failures.is_empty(),
+                "{} of {probes} probes were not refused at the boundary:\n{}",
+                failures.len(),
+                failures.join("\n")
+            );
+        },
+    )
+    .await;
+}
+
+/// The places the sweep of `/openapi.json` cannot reach by schema: OAuth client authentication
+/// (form, JSON and HTTP Basic, also at the Iceberg paths), the login username, the web UI's
+/// login form, audit filters and SQL scripts (JSON, plain text, a string literal). On
+/// PostgreSQL, each answers 400 and writes nothing, and the failed logins around them are all
+/// audited.
+#[tokio::test]
+async fn nul_in_credentials_filters_and_scripts_gets_400_on_postgres() {
+    on_postgres(
+        "nul_in_credentials_filters_and_scripts_gets_400_on_postgres",
+        |_| {},
+        |server, _service| async move {
+            let root = server.admin().await;
+            let (client_id, key) = service_user(&server, &root, "nul-probe").await;
+            let token_url = |path: &str| format!("{}{path}", server.base);
+            for path in [
+                "/oauth/token",
+                "/v1/oauth/tokens",
+                "/v1/default/v1/oauth/tokens",
+            ] {
+                for (id, secret) in [
+                    ("a\u{0}b".to_string(), key.clone()),
+                    (client_id.clone(), format!("{key}\u{0}")),
+                    (format!("{client_id}\u{1b}[2J"), key.clone()),
+                ] {
+                    let form = [
+                        ("grant_type", "client_credentials"),
+                        ("client_id", id.as_str()),
+                        ("client_secret", secret.as_str()),
+                    ];
+                    let requests = [
+                        server.http.post(token_url(path)).form(&form),
+                        server.http.post(token_url(path)).json(&json!({
+                            "grant_type": "client_credentials",
+                            "client_id": id,
+                            "client_secret": secret,
+                        })),
+                        server
+                            .http
+                            .post(token_url(path))
+                            .basic_auth(&id, Some(&secret))
+                            .form(&[("grant_type", "client_credentials")]),
+                    ];
+                    for request in requests {
+                        let ((status, body), _) =
+                            oauth_request(&server.http, &server, request).await;
+                        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {id:?}: {body}");
+                        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+                    }
+                }
+            }
+            // HTTP Basic form-encodes its parts first (RFC 6749 §2.3.1): %00 is a NUL too.
+            let encoded = format!("{client_id}%00:{key}");
+            let ((status, body), _) = oauth_request(
+                &server.http,
+                &server,
+                server
+                    .http
+                    .post(token_url("/oauth/token"))
+                    .header(
+                        "authorization",
+                        format!("Basic {}", STANDARD.encode(encoded)),
+                    )
+                    .form(&[("grant_type", "client_credentials")]),
+            )
+            .await;
+            assert_eq!(
+                (status, &body["error"]),
+                (StatusCode::BAD_REQUEST, &json!("invalid_request"))
+            );
+            for path in ["/oauth/introspect", "/oauth/revoke"] {
+                let ((status, body), _) = oauth_request(
+                    &server.http,
+                    &server,
+                    server
+                        .http
+                        .post(token_url(path))
+                        .basic_auth(&client_id, Some(&key))
+                        .form(&[("token", "a\u{0}b")]),
+                )
+                .await;
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+            }
+
+            // Failed logins around NUL probes: every one of them is in the audit log.
+            for round in 0..10 {
+                let (status, body) = server
+                    .call(
+                        Method::POST,
+                        "/api/v1/auth/login",
+                        None,
+                        Some(json!({"username": format!("nobody-{round}"), "password": "wrong"})),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+                for username in ["ad\u{0}min", "admin\u{1b}]52;c;aGk=\u{7}", "admin\n"] {
+                    let (status, body) = server
+                        .call(
+                            Method::POST,
+                            "/api/v1/auth/login",
+                            None,
+                            Some(json!({"username": username, "password": "wrong"})),
+                        )
+                        .await;
+                    assert_error(status, &body, StatusCode::BAD_REQUEST);
+                }
+            }
+            let failed: Vec<Value> = audit(&server, &root, "auth.login")
+                .await
+                .into_iter()
+                .filter(|event| event["outcome"] == "failure")
+                .collect();
+            assert_eq!(failed.len(), 10, "{failed:?}");
+
+            // The web UI's login form.
+            let response = server
+                .http
+                .post(format!("{}/ui/login", server.base))
+                .form(&[("username", "ad\u{0}min"), ("password", "x"), ("csrf", "x")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+            // Audit filters, encoded either way.
+            for query in [
+                "user=ad%00min",
+                "action=auth%00",
+                "user=a%1Bb",
+                "since=%C2%9B",
+            ] {
+                let (status, body) = server.get(&format!("/api/v1/audit?{query}"), &root).await;
+                assert_error(status, &body, StatusCode::BAD_REQUEST);
+            }
+
+            // SQL: as JSON, as plain text, and a literal spelled with a NUL.
+            let (status, body) = server
+                .post(
+                    "/api/v1/sql",
+                    &root,
+                    json!({"sql": "CREATE ROLE \"r\u{0}\";"}),
+                )
+                .await;
+            assert_error(status, &body, StatusCode::BAD_REQUEST);
+            let response = server
+                .http
+                .post(format!("{}/api/v1/sql", server.base))
+                .bearer_auth(&root)
+                .header("content-type", "text/plain")
+                .body("ALTER API TOKEN x SET COMMENT 'a\u{0}b';")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            // Nothing was written.
+            let (_, roles) = server.get("/api/v1/roles", &root).await;
+            assert!(!roles.to_string().contains("\\u0000"), "{roles}");
+        },
+    )
+    .await;
+}
+
+/// Free text keeps tab and line breaks, stored and answered exactly, on PostgreSQL; the same
+/// characters in a name are refused.
+#[tokio::test]
+async fn free_text_keeps_tabs_and_newlines_on_postgres() {
+    on_postgres(
+        "free_text_keeps_tabs_and_newlines_on_postgres",
+        |_| {},
+        |server, _service| async move {
+            let root = server.admin().await;
+            let comment = "first line\n\tindented\r\nlast";
+            let (status, created) = server
+                .create_token(&root, json!({"name": "multi-line", "comment": comment}))
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            let id = created["id"].as_str().unwrap();
+            let (status, shown) = server.get(&format!("/api/v1/tokens/{id}"), &root).await;
+            assert_eq!(status, StatusCode::OK, "{shown}");
+            assert_eq!(shown["comment"], comment);
+            let (status, body) = server
+                .post(
+                    "/api/v1/service-users",
+                    &root,
+                    json!({"name": "described", "description": "two\nlines"}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            assert_eq!(body["description"], "two\nlines");
+            let (status, body) = server
+                .create_token(&root, json!({"name": "tab\tname"}))
+                .await;
+            assert_error(status, &body, StatusCode::BAD_REQUEST);
+        },
+    )
+    .await;
+}
+
+/// The value of a counter (summed over its label sets matching `labels`) in `/metrics`' text.
+fn counter_value(name: &str, labels: &str) -> f64 {
+    jeton_server::metrics::install()
+        .render()
+        .lines()
+        .filter(|line| line.starts_with(name) && line.contains(labels))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Audit records of `action` straight from the store, newest first.
+async fn stored_events(
+    service: &jeton_server::service::Service,
+    action: &str,
+) -> Vec<jeton_store::AuditRecord> {
+    service
+        .store()
+        .list_audit(&jeton_store::AuditFilter {
+            action: Some(action.to_string()),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+/// A flood of made-up credentials (2,000 from two addresses, of two kinds) makes one audit
+/// record per (reason, address, minute) with a `count`, written once the minute is over; a
+/// known credential refused (revoked) keeps one record per use.
+#[tokio::test]
+async fn garbage_credential_floods_make_one_counted_record_per_reason_address_and_minute() {
+    let (server, service) = spawn_with_service(|_| {}).await;
+    let root = server.admin().await;
+    let aggregated_before = counter_value("jeton_audit_denials_aggregated_total", "");
+    let (status, created) = server
+        .create_token(&root, json!({"name": "soon-revoked"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let revoked = created["token"].as_str().unwrap().to_string();
+    let id = created["id"].as_str().unwrap();
+    let (status, body) = server
+        .post(&format!("/api/v1/tokens/revoke/{id}"), &root, json!({}))
+        .await;
+    assert!(status.is_success(), "{body}");
+
+    let elsewhere = client_from([127, 0, 0, 2]);
+    let mut sent = 0;
+    for round in 0..40 {
+        let mut requests = Vec::new();
+        for n in 0..50 {
+            // Malformed JWTs from 127.0.0.1, malformed API keys from 127.0.0.2.
+            let (client, credential) = if n % 2 == 0 {
+                (&server.http, format!("garbage.{round}.{n}"))
+            } else {
+                (
+                    &elsewhere,
+                    format!("jsk_{round}x{n}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+                )
+            };
+            requests.push(
+                client
+                    .get(format!("{}/api/v1/me", server.base))
+                    .bearer_auth(credential)
+                    .send(),
+            );
+        }
+        for response in futures_util::future::join_all(requests).await {
+            assert_eq!(response.unwrap().status(), StatusCode::UNAUTHORIZED);
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 2_000);
+    // Three places × three carriers: nine refusals of one known credential.
+    assert_refused(&server, "revoked", &revoked).await;
+    // The revoked token's refusals are written at once, each on its own.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let denied = stored_events(&service, "auth.denied").await;
+    let revoked_rows: Vec<_> = denied
+        .iter()
+        .filter(|event| event.details["reason"] == "revoked")
+        .collect();
+    assert_eq!(revoked_rows.len(), 3 * PLACES.len(), "{revoked_rows:?}");
+    assert!(
+        revoked_rows
+            .iter()
+            .all(|event| event.details.get("count").is_none())
+    );
+    // The flood's minute is not over: nothing of it is written yet.
+    assert_eq!(denied.len(), revoked_rows.len(), "{denied:?}");
+    assert!(
+        counter_value("jeton_audit_denials_aggregated_total", "") - aggregated_before >= 2_000.0
+    );
+
+    server.clock.advance(60);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let counted = loop {
+        let counted: Vec<_> = stored_events(&service, "auth.denied")
+            .await
+            .into_iter()
+            .filter(|event| event.details.get("count").is_some())
+            .collect();
+        if !counted.is_empty() || Instant::now() > deadline {
+            break counted;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut by_key: Vec<(String, String, u64)> = counted
+        .iter()
+        .map(|event| {
+            (
+                event.details["reason"].as_str().unwrap().to_string(),
+                event.client_addr.clone().unwrap_or_default(),
+                event.details["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    by_key.sort();
+    assert_eq!(
+        by_key,
+        vec![
+            ("malformed".to_string(), "127.0.0.1".to_string(), 1_000),
+            ("malformed_key".to_string(), "127.0.0.2".to_string(), 1_000),
+        ],
+        "{counted:?}"
+    );
+    for event in &counted {
+        assert_eq!(event.outcome, "failure");
+        assert_eq!(event.details["path"], "/api/v1/me");
+    }
+    // They read like any other event through the API.
+    let events = audit(&server, &root, "auth.denied").await;
+    assert!(
+        events
+            .iter()
+            .any(|event| event["details"]["count"] == 1_000),
+        "{events:?}"
+    );
+}
+
+/// One event the database refuses (a NUL, which PostgreSQL refuses in text) loses only itself:
+/// the writer writes the refused batch again event by event, and counts the drop.
+#[tokio::test]
+async fn an_audit_batch_never_fails_as_a_whole_on_postgres() {
+    on_postgres(
+        "an_audit_batch_never_fails_as_a_whole_on_postgres",
+        |_| {},
+        |server, service| async move {
+            let dropped_before =
+                counter_value("jeton_audit_events_dropped_total", "reason=\"refused\"");
+            let failures_before = counter_value("jeton_audit_write_failures_total", "");
+            let (log, task) =
+                jeton_server::audit::AuditLog::start(service.store().clone(), server.clock.clone());
+            let now = service.now();
+            for n in 0..10 {
+                let name = if n % 5 == 2 {
+                    format!("bad\u{0}name-{n}")
+                } else {
+                    format!("user-{n}")
+                };
+                log.queue(
+                    jeton_server::audit::Event::new("auth.login", now)
+                        .actor_parts(None, &name, Some("192.0.2.1"))
+                        .outcome("failure")
+                        .detail("reason", "unknown_user"),
+                );
+            }
+            drop(log);
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("the writer finished")
+                .unwrap();
+            let mut names: Vec<String> = stored_events(&service, "auth.login")
+                .await
+                .into_iter()
+                .filter(|event| event.outcome == "failure")
+                .filter_map(|event| event.actor_name)
+                .collect();
+            names.sort();
+            let expected: Vec<String> = [0, 1, 3, 4, 5, 6, 8, 9]
+                .iter()
+                .map(|n| format!("user-{n}"))
+                .collect();
+            assert_eq!(names, expected);
+            assert_eq!(
+                counter_value("jeton_audit_events_dropped_total", "reason=\"refused\"")
+                    - dropped_before,
+                2.0
+            );
+            assert!(counter_value("jeton_audit_write_failures_total", "") - failures_before >= 3.0);
+        },
+    )
+    .await;
+}
+
+/// `--audit-retention`: events older than it are deleted (in batches), at start and by the
+/// hourly maintenance; newer ones and the audit API stay.
+#[tokio::test]
+async fn audit_events_past_the_retention_are_pruned() {
+    let day = 24 * 3600;
+    let (server, service) =
+        spawn_with_service(|config| config.audit_retention = Duration::from_secs(30 * day as u64))
+            .await;
+    let now = service.now();
+    let old = |age: i64, name: &str| jeton_store::AuditRecord {
+        id: 0,
+        at: now - age,
+        tenant_id: None,
+        actor_id: None,
+        actor_name: Some(name.to_string()),
+        action: "auth.login".to_string(),
+        target_type: None,
+        target_id: None,
+        target_name: None,
+        outcome: "failure".to_string(),
+        client_addr: None,
+        details: json!({}),
+    };
+    let mut events: Vec<_> = (0..25_000).map(|n| old(31 * day + n, "ancient")).collect();
+    events.push(old(29 * day, "recent"));
+    service.store().append_audit(&events).await.unwrap();
+    assert_eq!(service.prune_audit().await.unwrap(), 25_000);
+    let names = |events: Vec<jeton_store::AuditRecord>| -> Vec<String> {
+        events.into_iter().filter_map(|e| e.actor_name).collect()
+    };
+    assert_eq!(
+        names(stored_events(&service, "auth.login").await)
+            .iter()
+            .filter(|n| *n == "recent")
+            .count(),
+        1
+    );
+    assert!(!names(stored_events(&service, "auth.login").await).contains(&"ancient".to_string()));
+    // Two days on, the recent one is past the retention too; today's login is not.
+    server.clock.advance(2 * day);
+    assert_eq!(service.prune_audit().await.unwrap(), 1);
+    let root = server.admin().await;
+    let left = audit(&server, &root, "auth.login").await;
+    assert!(!left.is_empty());
+    assert!(
+        left.iter().all(|event| event["actor"] == "admin"),
+        "{left:?}"
+    );
+
+    // A server starting over a database with old events prunes them at start.
+    service
+        .store()
+        .append_audit(&[old(401 * day, "older-than-the-default")])
+        .await
+        .unwrap();
+    let beside = spawn_beside(&server, |_| {}).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while names(stored_events(&service, "auth.login").await)
+        .contains(&"older-than-the-default".to_string())
+    {
+        assert!(Instant::now() < deadline, "not pruned at start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    beside.shut_down().await.unwrap();
+}
+
+/// Scripts over the SQL WebSocket (which no HTTP body check sees) on PostgreSQL: a literal or
+/// a quoted name with a NUL, ESC or C1 control is a syntax error naming its line, column and
+/// code point; nothing is written, and the socket goes on working.
+#[tokio::test]
+async fn control_characters_in_websocket_scripts_are_syntax_errors_on_postgres() {
+    on_postgres(
+        "control_characters_in_websocket_scripts_are_syntax_errors_on_postgres",
+        |_| {},
+        |server, _service| async move {
+            use futures_util::{SinkExt, StreamExt};
+            use tokio_tungstenite::tungstenite::Message;
+            let root = server.admin().await;
+            let url = format!("{}/api/v1/sql/ws", server.base.replace("http://", "ws://"));
+            let mut request =
+                tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                    url.as_str(),
+                )
+                .unwrap();
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {root}").parse().unwrap());
+            let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            for (script, found) in [
+                ("CREATE ROLE \"r\u{0}\";", "U+0000"),
+                (
+                    "CREATE API TOKEN t COMMENT 'x\u{1b}]52;c;aGk=\u{7}';",
+                    "U+001B",
+                ),
+                ("SHOW API TOKENS;\nCREATE ROLE \"a\u{9b}b\";", "U+009B"),
+            ] {
+                socket.send(Message::text(script)).await.unwrap();
+                let reply: Value = match socket.next().await.unwrap().unwrap() {
+                    Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
+                    other => panic!("{other:?}"),
+                };
+                let message = reply["error"]["message"].as_str().unwrap_or("");
+                assert!(message.contains(found), "{script:?}: {reply}");
+                assert!(
+                    reply["results"].as_array().is_none_or(Vec::is_empty),
+                    "{reply}"
+                );
+            }
+            socket.send(Message::text("SHOW ROLES;")).await.unwrap();
+            let reply: Value = match socket.next().await.unwrap().unwrap() {
+                Message::Text(text) => serde_json::from_str(text.as_str()).unwrap(),
+                other => panic!("{other:?}"),
+            };
+            assert!(reply["error"].is_null(), "{reply}");
+            assert!(!reply.to_string().contains("\\u0000"), "{reply}");
+        },
+    )
+    .await;
 }

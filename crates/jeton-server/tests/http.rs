@@ -574,7 +574,7 @@ async fn bad_credentials_get_one_generic_401() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     // Refusals are audited with their reason.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    end_denial_minute(&server).await;
     let (_, audit) = server.get("/api/v1/audit?action=auth.denied", &admin).await;
     let text = audit.to_string();
     assert!(

@@ -235,6 +235,7 @@ async fn malformed_and_unknown_keys_are_refused_differently_in_the_audit_log() {
     for bad in [&key[..20], &format!("{key}x"), &key.replace("jsk_", "pgl_")] {
         assert_eq!(verify_key(&server, bad).await.0, StatusCode::UNAUTHORIZED);
     }
+    end_denial_minute(&server).await;
     let reasons: Vec<String> = audit_actions(&server, &admin)
         .await
         .into_iter()

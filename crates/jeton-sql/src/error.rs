@@ -24,6 +24,9 @@ pub enum ErrorKind {
     /// A value of the right kind out of range: a `LIMIT` outside 1 to
     /// [`MAX_AUDIT_LIMIT`](crate::MAX_AUDIT_LIMIT).
     OutOfRange,
+    /// A control character (NUL, ESC, DEL, a C1 control...) other than tab and line breaks;
+    /// `found` names its code point, as in `U+0000`.
+    ControlCharacter,
 }
 
 /// Why a script does not parse, and where: the first problem met, reading from the start.

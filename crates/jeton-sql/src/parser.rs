@@ -38,7 +38,35 @@ const ROTATE_KEY: ClauseList = &[&["GRACE"]];
 const SHOW_AUDIT: ClauseList = &[&["FOR USER"], &["ACTION"], &["LIMIT"]];
 
 /// Parses `src` into statements with their positions. See [`crate::parse`].
+/// Refuses a script holding a control character other than tab and line breaks, wherever it is:
+/// in a string it would be stored (PostgreSQL refuses NUL outright) and later shown on someone's
+/// terminal; elsewhere it is no part of the language. The same rule as free text in
+/// `jeton_core::text`, which this crate (std only) does not depend on.
+fn refuse_control_characters(src: &str) -> Result<()> {
+    let mut line = 1;
+    let mut column = 1;
+    for c in src.chars() {
+        if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+            return Err(ParseError::new(
+                ErrorKind::ControlCharacter,
+                line,
+                column,
+                "text without control characters".to_owned(),
+                Some(&format!("U+{:04X}", u32::from(c))),
+            ));
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn parse_spanned(src: &str) -> Result<Vec<Spanned<Statement>>> {
+    refuse_control_characters(src)?;
     let mut parser = Parser {
         src,
         tokens: tokenize(src),

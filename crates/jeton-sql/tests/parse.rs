@@ -1289,3 +1289,32 @@ fn random_token_soup_never_panics() {
     }
     assert!(parsed > 100, "only {parsed} random scripts parsed");
 }
+
+#[test]
+fn control_characters_are_refused_where_they_stand() {
+    for (script, line, column, found) in [
+        ("CREATE API TOKEN t COMMENT 'a\u{0}b';", 1, 30, "U+0000"),
+        ("CREATE USER \"x\u{1b}[2J\" PASSWORD 'p';", 1, 15, "U+001B"),
+        (
+            "SHOW API TOKENS;\nALTER API TOKEN t SET COMMENT '\u{9b}2J';",
+            2,
+            32,
+            "U+009B",
+        ),
+        ("SHOW\u{7f} USERS;", 1, 5, "U+007F"),
+        ("SHOW USERS;\u{0}", 1, 12, "U+0000"),
+    ] {
+        let error = failure(script);
+        assert_eq!(error.kind, ErrorKind::ControlCharacter, "{script:?}");
+        assert_eq!((error.line, error.column), (line, column), "{script:?}");
+        assert_eq!(error.found, found, "{script:?}");
+        assert!(!error.to_string().chars().any(char::is_control), "{error}");
+    }
+    // Tab and line breaks are blanks between tokens and may stand in a comment's text.
+    match one("CREATE API TOKEN t\tCOMMENT 'one\ntwo\tthree\r';") {
+        Statement::CreateApiToken { comment, .. } => {
+            assert_eq!(comment.as_deref(), Some("one\ntwo\tthree\r"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -692,6 +692,10 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, events: &[AuditRecord]) -> StoreResult<()>;
     /// Events matching a filter, newest first.
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes at most `limit` events recorded before `before` (Unix seconds), oldest first;
+    /// returns how many were deleted. Bounded, so that pruning a large backlog never holds
+    /// one long transaction: callers repeat it until it deletes fewer than `limit`.
+    async fn prune_audit(&self, before: i64, limit: u32) -> StoreResult<u64>;
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing; `sqlite::memory:` for tests)

@@ -1664,6 +1664,19 @@ macro_rules! sql_store {
                     tx.commit().await.map_err(fail)
                 }
 
+                async fn prune_audit(&self, before: i64, limit: u32) -> StoreResult<u64> {
+                    let result = sqlx::query(
+                        "DELETE FROM audit_events WHERE id IN \
+                         (SELECT id FROM audit_events WHERE at < $1 ORDER BY at LIMIT $2)",
+                    )
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    Ok(result.rows_affected())
+                }
+
                 async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
                     let mut query = QueryBuilder::<Db>::new(concat!(
                         "SELECT ",

@@ -39,6 +39,11 @@ pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
         "signing_key_withdrawal",
         include_str!("../migrations/sqlite/0004_signing_key_withdrawal.sql"),
     ),
+    (
+        5,
+        "audit_retention",
+        include_str!("../migrations/sqlite/0005_audit_retention.sql"),
+    ),
 ];
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| sql::migrator(MIGRATIONS));

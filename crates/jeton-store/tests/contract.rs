@@ -176,6 +176,7 @@ contract! {
     signing_key_withdrawal => |s, _| Box::pin(check_signing_key_withdrawal(s)),
     reseal_is_all_or_nothing => |s, _| Box::pin(check_reseal_is_all_or_nothing(s)),
     audit => |s, _| Box::pin(check_audit(s)),
+    audit_prune => |s, _| Box::pin(check_audit_prune(s)),
     service_users => |s, _| Box::pin(check_service_users(s)),
     updates_write_only_what_they_change => {
         |s, _| Box::pin(check_updates_write_only_what_they_change(s))
@@ -2260,4 +2261,36 @@ async fn check_pool_status(store: &dyn Store) {
     );
     let expected_max = if store.backend() == "sqlite" { 4 } else { 10 };
     assert_eq!(status.max_connections, expected_max, "{status:?}");
+}
+
+async fn check_audit_prune(store: &dyn Store) {
+    // Ten events a day apart, written newest first so that ids and times disagree.
+    let events: Vec<AuditRecord> = (0..10)
+        .rev()
+        .map(|day| event(NOW + day * DAY, None, None, "auth.denied"))
+        .collect();
+    store.append_audit(&events).await.unwrap();
+    let left = || async {
+        let mut ats: Vec<i64> = store
+            .list_audit(&AuditFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| (e.at - NOW) / DAY)
+            .collect();
+        ats.sort_unstable();
+        ats
+    };
+    // Before day 7: seven events, deleted three at a time, oldest first.
+    assert_eq!(store.prune_audit(NOW + 7 * DAY, 3).await.unwrap(), 3);
+    assert_eq!(left().await, vec![3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(store.prune_audit(NOW + 7 * DAY, 3).await.unwrap(), 3);
+    assert_eq!(store.prune_audit(NOW + 7 * DAY, 3).await.unwrap(), 1);
+    assert_eq!(store.prune_audit(NOW + 7 * DAY, 3).await.unwrap(), 0);
+    assert_eq!(left().await, vec![7, 8, 9]);
+    // An event exactly at the limit stays.
+    assert_eq!(store.prune_audit(NOW + 7 * DAY, 100).await.unwrap(), 0);
 }

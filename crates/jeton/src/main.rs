@@ -21,7 +21,7 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             if error.should_report() {
-                eprintln!("error: {error}");
+                output::report_error(&error);
             }
             ExitCode::from(error.exit_code())
         }

@@ -2,7 +2,16 @@
 //!
 //! Everything goes through [`Out`], which turns a closed standard output (`jeton token list |
 //! head -1`) into a quiet stop instead of a panic.
+//!
+//! Text for people never carries a control character to the terminal: what the server answers
+//! (usernames, comments, descriptions, error messages) may hold escape sequences that would
+//! clear the screen or write the clipboard (OSC 52). Table cells show every control character
+//! visibly ([`visible`]: ESC as `\e`, others as `\u{..}`, tab and newline included, so that a
+//! cell cannot break its table), and every line printed for people goes through
+//! [`visible_lines`], which keeps only the line breaks this program puts between lines. JSON
+//! output is written exactly as serialised.
 
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
 
@@ -62,8 +71,14 @@ impl Out {
         io::stdout().is_terminal()
     }
 
-    /// Prints `text` and a newline.
+    /// Prints `text` for people, with every control character but its line breaks shown
+    /// visibly ([`visible_lines`]), and a newline.
     pub fn line(text: impl Display) -> Result<(), PrintError> {
+        Self::exact_line(&visible_lines(&text.to_string()))
+    }
+
+    /// Prints `text` as it is, and a newline.
+    fn exact_line(text: &str) -> Result<(), PrintError> {
         let mut stdout = io::stdout().lock();
         writeln!(stdout, "{text}")?;
         stdout.flush()?;
@@ -78,22 +93,56 @@ impl Out {
         Ok(())
     }
 
-    /// Prints `value` as pretty JSON.
+    /// Prints `value` as pretty JSON, exactly (a program reads it).
     pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), PrintError> {
         let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
-        Self::line(text)
+        Self::exact_line(&text)
     }
 
-    /// Prints `value` as JSON on one line (for streams of events).
+    /// Prints `value` as JSON on one line (for streams of events), exactly.
     pub fn json_line<T: Serialize + ?Sized>(value: &T) -> Result<(), PrintError> {
         let text = serde_json::to_string(value).map_err(io::Error::other)?;
-        Self::line(text)
+        Self::exact_line(&text)
     }
 
     /// Prints a table.
     pub fn table(table: &Table) -> Result<(), PrintError> {
         Self::line(table)
     }
+}
+
+/// Text from elsewhere (the server, a profile) as one table cell or one-line value shows it:
+/// every control character visible, tab and newline too (see [`jeton_core::text::visible`]).
+pub fn visible(text: &str) -> Cow<'_, str> {
+    jeton_core::text::visible(text)
+}
+
+/// Text of several lines for people: each line's control characters visible, the line breaks
+/// kept.
+pub fn visible_lines(text: &str) -> Cow<'_, str> {
+    let lines: Vec<Cow<'_, str>> = text.split('\n').map(visible).collect();
+    if lines.iter().all(|line| matches!(line, Cow::Borrowed(_))) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(lines.join("\n"))
+}
+
+/// A table row with each cell made [`visible`].
+pub fn row<I, S>(cells: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    cells
+        .into_iter()
+        .map(|cell| visible(cell.as_ref()).into_owned())
+        .collect()
+}
+
+/// Reports an error on standard error as `error: ...`, its text made visible (an error message
+/// may quote what the server or a user sent).
+pub fn report_error(error: impl Display) {
+    eprintln!("error: {}", visible_lines(&error.to_string()));
 }
 
 /// An empty boxed table with these column headers, fitted to the terminal's width when there
@@ -121,8 +170,8 @@ pub fn result_table(columns: &[String], rows: &[Vec<serde_json::Value>]) -> Tabl
         .load_style(BOXED)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(columns.to_vec());
-    for row in rows {
-        table.add_row(row.iter().map(cell_text).collect::<Vec<_>>());
+    for values in rows {
+        table.add_row(row(values.iter().map(cell_text)));
     }
     table
 }
@@ -149,7 +198,7 @@ pub fn row_count(count: usize) -> String {
 pub fn details<'a>(rows: impl IntoIterator<Item = (&'a str, String)>) -> Table {
     let mut table = table(["FIELD", "VALUE"]);
     for (field, value) in rows {
-        table.add_row(vec![field.to_string(), value]);
+        table.add_row(row([field, value.as_str()]));
     }
     table
 }
@@ -273,6 +322,31 @@ mod tests {
         assert_eq!(row_count(0), "(0 rows)");
         assert_eq!(row_count(1), "(1 row)");
         assert_eq!(row_count(3), "(3 rows)");
+    }
+
+    #[test]
+    fn text_for_people_shows_control_characters_and_json_stays_exact() {
+        let osc52 = "\u{1b}]52;c;aGk=\u{7}";
+        assert_eq!(visible(osc52), "\\e]52;c;aGk=\\u{7}");
+        assert_eq!(row(["a\tb", "c\nd"]), vec!["a\\u{9}b", "c\\u{a}d"]);
+        // Line breaks between printed lines stay; everything else in them is shown.
+        assert_eq!(
+            visible_lines("one\u{1b}[2J\ntwo\u{9b}"),
+            "one\\e[2J\ntwo\\u{9b}"
+        );
+        assert!(matches!(visible_lines("plain\ntext"), Cow::Borrowed(_)));
+        let mut t = table(["NAME", "COMMENT"]);
+        t.add_row(row(["evil", "x\ny\u{1b}[2J"]));
+        let text = t.to_string();
+        assert_eq!(text.lines().count(), 5, "one line per row: {text}");
+        assert!(!text.chars().any(|c| c != '\n' && c.is_control()), "{text}");
+        let table = result_table(&["c".into()], &[vec![format!("a{osc52}").into()]]);
+        assert!(table.to_string().contains("| a\\e]52;c;aGk=\\u{7} |"));
+        assert!(
+            details([("comment", "\u{9b}x".to_string())])
+                .to_string()
+                .contains("\\u{9b}x")
+        );
     }
 
     #[test]

@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// How often last-use times are written to the database [default: 30s].
     #[arg(long, env = "JETON_LAST_USED_FLUSH", value_name = "DURATION")]
     pub last_used_flush: Option<String>,
+    /// How long audit events are kept: older ones are deleted at start and then every hour, a
+    /// bounded batch at a time; at least 1d [default: 400d].
+    #[arg(long, env = "JETON_AUDIT_RETENTION", value_name = "DURATION")]
+    pub audit_retention: Option<String>,
     /// Largest accepted request body in bytes [default: 1048576].
     #[arg(long, env = "JETON_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -141,6 +145,7 @@ struct FileConfig {
     token_default_lifetime: Option<String>,
     token_max_lifetime: Option<String>,
     last_used_flush: Option<String>,
+    audit_retention: Option<String>,
     max_body_bytes: Option<usize>,
     request_timeout: Option<String>,
     header_read_timeout: Option<String>,
@@ -260,6 +265,14 @@ impl ServeArgs {
             self.last_used_flush.or(file.last_used_flush),
             config.last_used_flush,
         )?;
+        config.audit_retention = duration(
+            "audit-retention",
+            self.audit_retention.or(file.audit_retention),
+            config.audit_retention,
+        )?;
+        if config.audit_retention < Duration::from_secs(24 * 3600) {
+            bail!("--audit-retention must be at least 1d");
+        }
         config.request_timeout = duration(
             "request-timeout",
             self.request_timeout.or(file.request_timeout),
@@ -725,6 +738,31 @@ mod tests {
         ] {
             let err = config(&["--allowed-origin", bad]).unwrap_err().to_string();
             assert!(err.contains("--allowed-origin"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn audit_retention_from_flag_file_and_default() {
+        if env_sets(&["JETON_AUDIT_RETENTION"]) {
+            return;
+        }
+        let day = 24 * 3600;
+        assert_eq!(
+            config(&[]).unwrap().audit_retention,
+            Duration::from_secs(400 * day)
+        );
+        let flag = config(&["--audit-retention", "30d"]).unwrap();
+        assert_eq!(flag.audit_retention, Duration::from_secs(30 * day));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jeton.toml");
+        std::fs::write(&file, "audit_retention = \"2y\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        let from_file = config(&["--config", path]).unwrap();
+        assert_eq!(from_file.audit_retention, Duration::from_secs(730 * day));
+        let both = config(&["--config", path, "--audit-retention", "90d"]).unwrap();
+        assert_eq!(both.audit_retention, Duration::from_secs(90 * day));
+        for bad in ["forever", "0d", "12h"] {
+            assert!(config(&["--audit-retention", bad]).is_err(), "{bad}");
         }
     }
 }

@@ -29,6 +29,7 @@ const JETON_VARS: &[&str] = &[
     "JETON_TLS_CERT",
     "JETON_TLS_KEY",
     "JETON_LOG_FORMAT",
+    "JETON_AUDIT_RETENTION",
 ];
 
 // --- harness ---------------------------------------------------------------------------------
@@ -1835,4 +1836,148 @@ fn keys_revoke_new_master_key_and_rewrap_from_the_command_line() {
         ])
         .code(1);
     assert!(run.stderr.contains("wrong key?"), "{run:#?}");
+}
+
+// --- control characters on the operator's terminal (issue 12 §6) ------------------------------
+
+/// Runs one statement on the SQLite file of `server`, binding `values`: how text stored before
+/// Jeton refused control characters at its boundary (or written by anything else) gets there.
+fn write_database(server: &Server, sql: &str, values: &[&str]) {
+    use sqlx::Connection;
+    let path = server.dir.path().join("j.db");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&path);
+            let mut db = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .expect("cannot open the database");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+            for value in values {
+                query = query.bind(*value);
+            }
+            let done = query.execute(&mut db).await.unwrap();
+            assert_eq!(done.rows_affected(), 1, "{sql}");
+            db.close().await.ok();
+        });
+}
+
+/// Whether `text` holds a control character other than the line breaks between lines.
+fn holds_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}'))
+}
+
+/// A comment, a username in the audit log and a SQL result holding an OSC 52 clipboard write,
+/// a screen clear and a C1 CSI reach no terminal: tables (`token list`, `jeton sql`, `jeton
+/// audit`, `token show`) show them as `\e` and `\u{..}`, tab and newline (allowed in a comment)
+/// too; `-o json` gives the exact text.
+#[test]
+fn control_characters_from_the_server_are_shown_visibly_and_json_stays_exact() {
+    let server = spawn_server();
+    let user = User::at(&server.url);
+    user.login_admin();
+    let multi_line = "line one\nline\ttwo";
+    user.run(&[
+        "token",
+        "create",
+        "--name",
+        "multi",
+        "--description",
+        multi_line,
+    ])
+    .ok();
+    // The server refuses escape sequences now: a comment sent with one is a 400.
+    let refused = user
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "refused",
+            "--description",
+            "a\u{1b}[2J",
+        ])
+        .code(1);
+    assert!(refused.stderr.contains("(400)"), "{refused:#?}");
+    assert!(!holds_control(&refused.stderr), "{refused:#?}");
+
+    let osc52 = "\u{1b}]52;c;ZXZpbA==\u{7}";
+    let clear = "\u{1b}[2J";
+    let csi = "\u{9b}31m";
+    let evil = format!("copy{osc52} clear{clear} csi{csi}");
+    let shown = "copy\\e]52;c;ZXZpbA==\\u{7} clear\\e[2J csi\\u{9b}31m";
+    user.run(&[
+        "token",
+        "create",
+        "--name",
+        "evil",
+        "--description",
+        "placeholder",
+    ])
+    .ok();
+    write_database(
+        &server,
+        "UPDATE tokens SET comment = ? WHERE name = 'evil'",
+        &[&evil],
+    );
+    let mallory = format!("mallory{osc52}{clear}");
+    write_database(
+        &server,
+        "INSERT INTO audit_events (at, actor_name, action, outcome, client_addr, details) \
+         VALUES (CAST(strftime('%s', 'now') AS INTEGER), ?, 'auth.login', 'failure', \
+         '192.0.2.1', '{}')",
+        &[&mallory],
+    );
+
+    let list = user.run(&["token", "list"]).ok();
+    assert!(!holds_control(&list.stdout), "{list:#?}");
+    assert!(list.stdout.contains(shown), "{list:#?}");
+    assert!(
+        list.stdout.contains("line one\\u{a}line\\u{9}two"),
+        "{list:#?}"
+    );
+    let sql = user.run(&["sql", "SHOW API TOKENS;"]).ok();
+    assert!(!holds_control(&sql.stdout), "{sql:#?}");
+    assert!(sql.stdout.contains(shown), "{sql:#?}");
+    let audit = user.run(&["audit"]).ok();
+    assert!(!holds_control(&audit.stdout), "{audit:#?}");
+    assert!(
+        audit
+            .stdout
+            .contains("mallory\\e]52;c;ZXZpbA==\\u{7}\\e[2J"),
+        "{audit:#?}"
+    );
+    let id = user.run(&["token", "list", "-o", "json"]).ok().json();
+    let evil_record = id
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "evil")
+        .expect("evil listed")
+        .clone();
+    // JSON: the exact text, as the server answered it.
+    assert_eq!(evil_record["comment"], evil.as_str());
+    let show = user
+        .run(&["token", "show", "--id", evil_record["id"].as_str().unwrap()])
+        .ok();
+    assert!(!holds_control(&show.stdout), "{show:#?}");
+    assert!(show.stdout.contains(shown), "{show:#?}");
+    let sql_json = user.run(&["sql", "SHOW API TOKENS;", "-o", "json"]).ok();
+    assert!(sql_json.stdout.contains(csi), "{sql_json:#?}");
+    assert!(
+        sql_json
+            .json()
+            .to_string()
+            .contains(&serde_json::to_string(&evil).unwrap()),
+        "{sql_json:#?}"
+    );
+    let audit_json = user.run(&["audit", "-o", "json"]).ok().json();
+    assert!(
+        audit_json
+            .to_string()
+            .contains(&serde_json::to_string(&mallory).unwrap()),
+        "{audit_json}"
+    );
 }

@@ -130,7 +130,7 @@ async fn instances_share_one_postgres() {
                 .await
                 .unwrap();
         assert_eq!(migrations, versions, "a migration was recorded twice");
-        // As many as the migration files (so that a new migration needs no change here).
+        // One row per migration file (whatever their number as the schema grows).
         let files = std::fs::read_dir(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../jeton-store/migrations/postgres"

@@ -5,6 +5,7 @@
 pub mod ambient;
 mod audit;
 mod auth;
+mod control;
 mod gateway;
 mod keys;
 mod oauth;
@@ -31,7 +32,6 @@ use serde::de::DeserializeOwned;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::audit::Event;
 use crate::error::ApiError;
 use crate::service::Service;
 use crate::verify::Actor;
@@ -190,6 +190,11 @@ pub fn app(service: Arc<Service>) -> Router {
         )
         .merge(oauth::iceberg_routes())
         .merge(crate::ui::router(config.upstream.is_some()))
+        // Jeton's own routes only: what gateway mode forwards is the upstream's to judge.
+        .route_layer(axum::middleware::from_fn_with_state(
+            config.max_body_bytes,
+            control::refuse_control_characters,
+        ))
         .fallback(gateway::fallback)
         .with_state(AppState {
             gateway: config
@@ -367,18 +372,11 @@ impl FromRequestParts<AppState> for Authenticated {
             }
             Err(failure) => {
                 if !presented.is_empty() {
-                    // A superseded key in use is worth its own event: someone still holds it.
-                    let action = if failure == crate::verify::AuthFailure::SupersededKey {
-                        "api_key.superseded_used"
-                    } else {
-                        "auth.denied"
-                    };
-                    service.audit().queue(
-                        Event::new(action, now)
-                            .actor_parts(None, "(anonymous)", addr.as_deref())
-                            .outcome("failure")
-                            .detail("reason", failure.as_str())
-                            .detail("path", crate::audit::path_detail(parts.uri.path())),
+                    service.audit().refused_credential(
+                        failure,
+                        addr.as_deref(),
+                        parts.uri.path(),
+                        now,
                     );
                 }
                 Err(ApiError::unauthenticated())

@@ -346,6 +346,12 @@ fn body_rejection(rejection: BytesRejection) -> Response {
             rejection.body_text()
         )
     };
+    request_refused(status, description)
+}
+
+/// An `invalid_request` answer (RFC 6749 §5.2) with `status` when it is a client error, else
+/// 400: a request refused before its parameters were read.
+pub(super) fn request_refused(status: StatusCode, description: String) -> Response {
     let mut response = (
         if status.is_client_error() {
             status

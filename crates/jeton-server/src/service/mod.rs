@@ -126,6 +126,13 @@ impl Service {
         &self.audit
     }
 
+    /// Deletes the audit events older than `--audit-retention` (what the hourly maintenance
+    /// runs); answers how many were deleted.
+    pub async fn prune_audit(&self) -> Result<u64, jeton_store::StoreError> {
+        let retention = i64::try_from(self.config.audit_retention.as_secs()).unwrap_or(i64::MAX);
+        crate::audit::prune(self.store.as_ref(), self.now().saturating_sub(retention)).await
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config

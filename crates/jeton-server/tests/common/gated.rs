@@ -404,4 +404,8 @@ impl Store for GatedStore {
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
         self.inner.list_audit(filter).await
     }
+
+    async fn prune_audit(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        self.inner.prune_audit(before, limit).await
+    }
 }

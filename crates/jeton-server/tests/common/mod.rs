@@ -306,6 +306,16 @@ pub async fn spawn_over(
 ) -> (Server, Arc<jeton_server::service::Service>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/jeton.db", dir.path().display());
+    spawn_at(url, dir, adjust, wrap).await
+}
+
+/// Like [`spawn_over`], over the database at `url` (`dir` is kept as long as the server).
+async fn spawn_at(
+    url: String,
+    dir: tempfile::TempDir,
+    adjust: impl FnOnce(&mut jeton_server::Config),
+    wrap: impl FnOnce(Arc<dyn jeton_store::Store>) -> Arc<dyn jeton_store::Store>,
+) -> (Server, Arc<jeton_server::service::Service>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = test_config(&url, addr, adjust);
@@ -336,4 +346,83 @@ pub async fn spawn_over(
         _dir: dir,
     };
     (server, service)
+}
+
+/// The variable naming a PostgreSQL server for tests.
+pub const PG_URL_VAR: &str = "JETON_TEST_DATABASE_URL";
+
+/// Runs `scenario` against a server (as [`spawn_with_service`] starts it) over a fresh
+/// PostgreSQL database `jeton_http_<random>` on the server `JETON_TEST_DATABASE_URL` names,
+/// dropped afterwards even when the scenario panics. Without the variable, says so on stderr
+/// and returns.
+pub async fn on_postgres<F, Fut>(
+    test: &str,
+    adjust: impl FnOnce(&mut jeton_server::Config) + Send + 'static,
+    scenario: F,
+) where
+    F: FnOnce(Server, Arc<jeton_server::service::Service>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use sqlx::{AssertSqlSafe, Connection};
+    let admin_url = match std::env::var(PG_URL_VAR) {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            eprintln!(
+                "\n*** SKIPPED {test}: set {PG_URL_VAR} (e.g. \
+                 postgres://postgres@127.0.0.1:5432/postgres) to run it on PostgreSQL ***\n"
+            );
+            return;
+        }
+    };
+    let name = format!("jeton_http_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to {PG_URL_VAR}: {err}"));
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.ok();
+    let url = with_database(&admin_url, &name);
+    let outcome = tokio::spawn(async move {
+        let (server, service) =
+            spawn_at(url, tempfile::tempdir().unwrap(), adjust, |store| store).await;
+        scenario(server, service).await;
+    })
+    .await;
+    if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        if let Err(err) = sqlx::query(AssertSqlSafe(sql)).execute(&mut admin).await {
+            eprintln!("could not drop test database {name}: {err}");
+        }
+        admin.close().await.ok();
+    }
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+/// The same server URL naming another database.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority..].find('/') {
+        Some(slash) => &base[..authority + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+/// Ends the current minute on the test clock and waits for the audit writer's next pass:
+/// refusals of unknown credentials are counted per (reason, address, minute) and written as
+/// one record once their minute is over.
+pub async fn end_denial_minute(server: &Server) {
+    server.clock.advance(60);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 }

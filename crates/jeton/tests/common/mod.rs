@@ -35,6 +35,7 @@ pub const JETON_VARS: &[&str] = &[
     "JETON_TLS_CERT",
     "JETON_TLS_KEY",
     "JETON_LOG_FORMAT",
+    "JETON_AUDIT_RETENTION",
     "JETON_MASTER_KEY_FILE",
 ];
 

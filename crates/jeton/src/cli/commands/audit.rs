@@ -105,14 +105,14 @@ fn print_table(ctx: &Context, events: &[AuditEvent]) -> Result<(), CliError> {
     }
     let mut table = output::table(["TIME", "ACTOR", "ACTION", "OUTCOME", "TARGET", "CLIENT"]);
     for event in events {
-        table.add_row(vec![
+        table.add_row(output::row([
             output::audit_time(&event.at),
             output::or_dash(event.actor.as_deref()),
             event.action.clone(),
             event.outcome.clone(),
             target(event),
             output::or_dash(event.client_addr.as_deref()),
-        ]);
+        ]));
     }
     Ok(Out::table(&table)?)
 }
@@ -122,7 +122,8 @@ fn print_stream(ctx: &Context, events: &[AuditEvent]) -> Result<(), CliError> {
         if ctx.json() {
             Out::json_line(event)?;
         } else {
-            Out::line(format!(
+            // One line per event, whatever the fields hold: their line breaks shown too.
+            Out::line(output::visible(&format!(
                 "{}  {:<7}  {}  {}  {}  from {}",
                 output::audit_time(&event.at),
                 event.outcome,
@@ -130,7 +131,7 @@ fn print_stream(ctx: &Context, events: &[AuditEvent]) -> Result<(), CliError> {
                 event.action,
                 target(event),
                 output::or_dash(event.client_addr.as_deref()),
-            ))?;
+            )))?;
         }
     }
     Ok(())

@@ -63,7 +63,7 @@ fn print_keys(keys: &[SigningKey]) -> Result<(), CliError> {
         "PUBLISHED UNTIL",
     ]);
     for key in keys {
-        table.add_row(vec![
+        table.add_row(output::row([
             key.kid.clone(),
             key.algorithm.clone(),
             key.status.clone(),
@@ -76,7 +76,7 @@ fn print_keys(keys: &[SigningKey]) -> Result<(), CliError> {
                 .as_deref()
                 .map(output::short_time)
                 .unwrap_or_else(|| "-".to_string()),
-        ]);
+        ]));
     }
     Ok(Out::table(&table)?)
 }

@@ -32,13 +32,13 @@ pub async fn run(ctx: &Context, command: RoleCommand) -> Result<(), CliError> {
             }
             let mut table = output::table(["NAME", "ID", "TOKEN MAX", "MEMBERS", "CREATED"]);
             for role in &roles {
-                table.add_row(vec![
+                table.add_row(output::row([
                     role.name.clone(),
                     role.id.clone(),
                     output::or_dash(role.token_max_duration.as_deref()),
                     output::list(&role.members),
                     output::short_time(&role.created_at),
-                ]);
+                ]));
             }
             Ok(Out::table(&table)?)
         }

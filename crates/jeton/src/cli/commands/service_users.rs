@@ -173,7 +173,7 @@ pub async fn list(ctx: &Context, tenant: Option<String>) -> Result<(), CliError>
             expiry(service_user, output::short_time),
             service_user.key_hint.clone(),
         ]);
-        table.add_row(row);
+        table.add_row(output::row(row));
     }
     Ok(Out::table(&table)?)
 }

@@ -22,7 +22,7 @@ use rustyline::{CompletionType, Config, Editor, Helper};
 use super::sql;
 use crate::cli::context::Context;
 use crate::cli::error::CliError;
-use crate::output::Out;
+use crate::output::{self, Out};
 use crate::profile;
 
 /// The prompt of a new statement.
@@ -201,7 +201,7 @@ async fn interactive(ctx: &Context, client: &Client) -> Result<(), CliError> {
                 continue;
             }
             Some(ShellCommand::Unknown(name)) => {
-                eprintln!("error: unknown shell command {name}: \\help lists them");
+                output::report_error(format!("unknown shell command {name}: \\help lists them"));
                 continue;
             }
             None => {}
@@ -233,7 +233,7 @@ async fn interactive(ctx: &Context, client: &Client) -> Result<(), CliError> {
             outcome = sql::execute(ctx, client, &script) => match outcome {
                 Ok(()) => {}
                 Err(CliError::StdoutClosed) => return Err(CliError::StdoutClosed),
-                Err(error) => eprintln!("error: {error}"),
+                Err(error) => output::report_error(&error),
             },
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("cancelled: stopped waiting for the answer (the server may still run the statement)");

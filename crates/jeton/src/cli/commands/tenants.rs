@@ -61,11 +61,11 @@ fn print_tenants(ctx: &Context, tenants: &[Tenant]) -> Result<(), CliError> {
     }
     let mut table = output::table(["NAME", "ID", "CREATED"]);
     for tenant in tenants {
-        table.add_row(vec![
+        table.add_row(output::row([
             tenant.name.clone(),
             tenant.id.clone(),
             output::short_time(&tenant.created_at),
-        ]);
+        ]));
     }
     Ok(Out::table(&table)?)
 }

@@ -137,7 +137,7 @@ pub async fn list(
             output::short_time_or(token.last_used_at.as_deref(), "never"),
             token.comment.clone(),
         ]);
-        table.add_row(row);
+        table.add_row(output::row(row));
     }
     Ok(Out::table(&table)?)
 }

@@ -152,7 +152,7 @@ fn print_users(ctx: &Context, users: &[User]) -> Result<(), CliError> {
         "CREATED",
     ]);
     for user in users {
-        table.add_row(vec![
+        table.add_row(output::row([
             user.username.clone(),
             user.id.clone(),
             user.tenant.clone(),
@@ -161,7 +161,7 @@ fn print_users(ctx: &Context, users: &[User]) -> Result<(), CliError> {
             output::yes_no(user.active).to_string(),
             output::or_dash(user.token_max_duration.as_deref()),
             output::short_time(&user.created_at),
-        ]);
+        ]));
     }
     Ok(Out::table(&table)?)
 }
