@@ -318,7 +318,13 @@ async fn spawn_at(
 ) -> (Server, Arc<jeton_server::service::Service>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = test_config(&url, addr, adjust);
+    let mut config = test_config(&url, addr, adjust);
+    if url.starts_with("postgres") && config.master_key_file.is_none() {
+        // PostgreSQL needs a master key: one of the test's own, in its directory.
+        let file = dir.path().join("master.key");
+        jeton_server::master_key::MasterKey::create_file(&file).unwrap();
+        config.master_key_file = Some(file);
+    }
     let store = jeton_store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
     let store = wrap(store);
