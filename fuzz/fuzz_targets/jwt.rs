@@ -32,6 +32,8 @@ fn ring() -> &'static (KeyRing, String) {
             nbf: 1_700_000_000,
             exp: 4_102_444_800,
             akid: None,
+            root_jti: None,
+            parent: None,
         };
         let token = ring.sign(&claims).expect("sign");
         assert_eq!(ring.verify(&token), Ok(claims));

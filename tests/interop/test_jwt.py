@@ -7,6 +7,8 @@ import json
 import jwt
 import pytest
 
+from conftest import running_jeton
+
 
 @pytest.fixture(scope="module")
 def issuer(jeton):
@@ -56,3 +58,21 @@ def test_tampered_token_fails_to_decode(jeton, jwks, issuer):
         with pytest.raises(jwt.InvalidSignatureError):
             decode(jwks, issuer, forged)
         assert jeton.verify(forged).status_code == 401
+
+
+@pytest.mark.parametrize("configured", ["http://jeton.example:8080/", "http://jeton.example:8080"])
+def test_the_published_issuer_is_the_tokens_iss_whatever_the_trailing_slash(tmp_path, upstream, configured):
+    """RFC 8414 §3.3: the metadata's `issuer` is identical to the tokens' `iss`; PyJWT compares
+    them exactly. `--issuer` with a trailing slash (common at other providers) or without."""
+    with running_jeton(tmp_path, upstream.url, "--issuer", configured) as server:
+        meta = server.call("GET", "/.well-known/oauth-authorization-server")
+        assert meta["issuer"] == "http://jeton.example:8080"
+        keys = jwt.PyJWKClient(f"{server.url}/.well-known/jwks.json")
+        service_user = server.create_service_user(access_level="tenant-user")
+        access = server.oauth_token(service_user["id"], service_user["api_key"])
+        api = server.create_token(comment="strict client", expires_in="1d")["token"]
+        for token, typ in ((access, "at+jwt"), (api, "JWT")):
+            assert decode(keys, meta["issuer"], token)["iss"] == meta["issuer"]
+            # RFC 9068: access tokens are typed `at+jwt`; the others stay `JWT`.
+            assert jwt.get_unverified_header(token)["typ"] == typ
+            assert server.verify(token).status_code == 200

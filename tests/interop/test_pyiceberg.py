@@ -2,9 +2,11 @@
 personal token (seed 000), a service user's OAuth2 client credentials (seed 004), and the
 newer `auth` configuration."""
 
+import jwt
 import pytest
 import requests
 from pyiceberg.catalog import load_catalog
+from pyiceberg.catalog.rest import TOKEN_EXCHANGE
 from pyiceberg.exceptions import OAuthError, UnauthorizedError
 
 from conftest import unique
@@ -102,3 +104,73 @@ def test_oauth2_auth_manager(jeton, service_user):
         oauth2_auth_catalog(jeton, service_user["id"], service_user["api_key"] + "x")
     assert refused.value.response.status_code == 401
     assert refused.value.response.json()["error"] == "invalid_client"
+
+
+def exchange_refresh(jeton, token_path: str, subject: str, client: tuple[str, str] | None) -> requests.Response:
+    """A token-exchange refresh as the Iceberg REST OAuth2 flow defines it (PyIceberg's own
+    `TOKEN_EXCHANGE` grant): the current token as `subject_token`, with the client's
+    credentials (HTTP Basic) or without them."""
+    return requests.post(
+        f"{jeton.url}{token_path}",
+        data={
+            "grant_type": TOKEN_EXCHANGE,
+            "subject_token": subject,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "scope": "catalog",
+        },
+        auth=client,
+        timeout=10,
+    )
+
+
+def claims(token: str) -> dict:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+@pytest.mark.parametrize("with_client", [True, False], ids=["client-authenticated", "token-only"])
+def test_refresh_by_token_exchange_ends_with_the_original(jeton, with_client):
+    """PyIceberg with the seed's client credentials; its token refreshed by token exchange, with
+    and without client authentication. A refresh never outlives the original without the
+    client's credentials; once the original is revoked (RFC 7009), every refreshed token stops
+    working and no further refresh is granted, in either mode. PyIceberg's own refresh (a new
+    client-credentials grant after a 401) keeps working: the client still holds its key."""
+    token_path = "/v1/default/v1/oauth/tokens"
+    service_user = jeton.create_service_user(name=unique("etl-refresh"), role="TenantUser")
+    client_id, api_key = service_user["id"], service_user["api_key"]
+    client = (client_id, api_key) if with_client else None
+    catalog = seed_004_catalog(jeton, client_id, api_key, token_path)
+    assert sorted(catalog.list_namespaces()) == EXPECTED
+    original = catalog._session.auth.auth_manager._token  # pylint: disable=protected-access
+    original_claims = claims(original)
+
+    refreshed = exchange_refresh(jeton, token_path, original, client)
+    assert refreshed.status_code == 200, refreshed.text
+    first = refreshed.json()["access_token"]
+    again = exchange_refresh(jeton, token_path, first, client)
+    assert again.status_code == 200, again.text
+    second = again.json()["access_token"]
+    for token, parent in [(first, original), (second, first)]:
+        assert claims(token)["root_jti"] == original_claims["jti"]
+        assert claims(token)["parent"] == claims(parent)["jti"]
+        if not with_client:
+            assert claims(token)["exp"] <= original_claims["exp"]
+        # PyIceberg works with the refreshed token.
+        refreshed_catalog = load_catalog("jeton", type="rest", uri=jeton.url, token=token)
+        assert sorted(refreshed_catalog.list_namespaces()) == EXPECTED
+
+    revoked = requests.post(
+        f"{jeton.url}/oauth/revoke", data={"token": original}, auth=(client_id, api_key), timeout=10
+    )
+    assert revoked.status_code == 200, revoked.text
+    for token in (original, first, second):
+        assert jeton.verify(token).status_code == 401
+        refused = exchange_refresh(jeton, token_path, token, client)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid_grant"
+        # PyIceberg refused from its first request (the catalog's configuration).
+        with pytest.raises(UnauthorizedError):
+            load_catalog("jeton", type="rest", uri=jeton.url, token=token).list_namespaces()
+
+    # The seed's catalog: its token was revoked, PyIceberg refreshes with its credentials.
+    assert sorted(catalog.list_namespaces()) == EXPECTED
+    assert catalog._session.auth.auth_manager._token != original  # pylint: disable=protected-access

@@ -104,7 +104,8 @@ def test_seed_003_session(tmp_path, home, upstream, transport):
     # A server of its own, so that the seed's names (analyst, service_accounts) are used as written.
     with running_jeton(tmp_path, upstream.url) as jeton:
         url = client_url(jeton, transport)
-        admin_token = jeton.create_token(comment="admin, for the Python client", expires_in="1d")["token"]
+        # Outlives the 30-day tokens it creates (a token creates only tokens that expire no later).
+        admin_token = jeton.create_token(comment="admin, for the Python client", expires_in="365d")["token"]
 
         # The administrator sets up what the seed takes for granted, through the client.
         setup = run_client(
@@ -118,7 +119,9 @@ def test_seed_003_session(tmp_path, home, upstream, transport):
         )
         assert setup["transport"] == {"http": "http", "ws": "websocket"}[transport]
         assert setup["messages"] == ["user analyst created", "role service_accounts created"]
-        analyst_token = jeton.create_token(comment="analyst's CI secret", expires_in="7d", for_user="analyst")["token"]
+        # Long enough for the tokens it creates below: a token creates only tokens that expire no
+        # later than itself.
+        analyst_token = jeton.create_token(comment="analyst's CI secret", expires_in="365d", for_user="analyst")["token"]
         default_lifetime = lifetime(jeton.call("GET", "/api/v1/users/analyst/token-policy")["default_duration"])
 
         # Issuing a token, exactly as the seed writes it.
@@ -266,7 +269,8 @@ def test_seed_003_session(tmp_path, home, upstream, transport):
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_helpers(jeton, home, transport):
     url = client_url(jeton, transport)
-    admin_token = jeton.create_token(comment="admin, for the helpers", expires_in="1d")["token"]
+    # Outlives the 2-day token it creates (a token creates only tokens that expire no later).
+    admin_token = jeton.create_token(comment="admin, for the helpers", expires_in="7d")["token"]
     out = run_client(
         url,
         admin_token,

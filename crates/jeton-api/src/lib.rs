@@ -244,6 +244,14 @@ pub struct UpdateUserRequest {
     /// New access level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_level: Option<String>,
+    /// Your current password: required to change your own password (not when an
+    /// administrator resets another user's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
+    pub current_password: Option<String>,
+    /// With `password`: also revoke the user's API tokens (its sessions are always revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_tokens: Option<bool>,
 }
 
 /// A role.
@@ -688,16 +696,16 @@ pub struct AuthorizationServerMetadata {
     pub revocation_endpoint: String,
     /// `client_credentials` and token exchange.
     pub grant_types_supported: Vec<String>,
-    /// `token`.
+    /// Empty: Jeton has no authorization endpoint, so no `response_type` is supported (the
+    /// member is REQUIRED by RFC 8414 §2, and an empty list is the truth).
     pub response_types_supported: Vec<String>,
-    /// `client_secret_basic`, `client_secret_post`.
+    /// `client_secret_basic`, `client_secret_post` (no JWT client authentication, so no
+    /// `token_endpoint_auth_signing_alg_values_supported`).
     pub token_endpoint_auth_methods_supported: Vec<String>,
     /// The same as for the token endpoint.
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     /// The same as for the token endpoint.
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
-    /// `EdDSA`.
-    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// This OpenAPI document.
     pub service_documentation: String,
 }

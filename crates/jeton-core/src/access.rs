@@ -152,6 +152,18 @@ impl Subject {
         }
     }
 
+    /// May this subject act *as* another user of `tenant` at `level`: reset its password or
+    /// mint tokens for it? Only strictly below its own level, so that a tenant admin cannot
+    /// take over a peer; root may act for anyone.
+    pub fn act_for_user(&self, tenant: TenantId, level: AccessLevel) -> Decision {
+        match self.administer(tenant) {
+            Decision::Allow if self.access == AccessLevel::Root => Decision::Allow,
+            Decision::Allow if self.access.rank() > level.rank() => Decision::Allow,
+            Decision::Allow => Decision::Forbidden,
+            other => other,
+        }
+    }
+
     /// May this subject give `level` to a user or service user? Never above its own.
     pub fn grant_level(&self, tenant: TenantId, level: AccessLevel) -> Decision {
         match self.administer(tenant) {
@@ -234,6 +246,40 @@ mod tests {
         );
         let root = subject(AccessLevel::Root, 1, 1);
         assert_eq!(root.grant_level(B, AccessLevel::Root), Decision::Allow);
+    }
+
+    #[test]
+    fn only_root_acts_for_a_peer() {
+        let admin = subject(AccessLevel::TenantAdmin, 1, 10);
+        assert_eq!(
+            admin.act_for_user(A, AccessLevel::TenantUser),
+            Decision::Allow
+        );
+        assert_eq!(
+            admin.act_for_user(A, AccessLevel::TenantAdmin),
+            Decision::Forbidden
+        );
+        assert_eq!(
+            admin.act_for_user(A, AccessLevel::Root),
+            Decision::Forbidden
+        );
+        assert_eq!(
+            admin.act_for_user(B, AccessLevel::TenantUser),
+            Decision::NotFound
+        );
+        let user = subject(AccessLevel::TenantUser, 1, 11);
+        assert_eq!(
+            user.act_for_user(A, AccessLevel::TenantUser),
+            Decision::Forbidden
+        );
+        let root = subject(AccessLevel::Root, 1, 1);
+        for level in [
+            AccessLevel::Root,
+            AccessLevel::TenantAdmin,
+            AccessLevel::TenantUser,
+        ] {
+            assert_eq!(root.act_for_user(B, level), Decision::Allow);
+        }
     }
 
     #[test]

@@ -59,9 +59,11 @@ where
     Ok(out)
 }
 
-/// Does `granted` cover `wanted`? Equal, or `granted` is a prefix ending at a `:` boundary.
+/// Does `granted` cover `wanted`? Equal, or `granted` is a prefix ending at a `:` boundary, or
+/// `granted` is `*` and `wanted` is not [`ADMIN_SCOPE`]: administration is never implied, it is
+/// only granted by name.
 pub fn covers(granted: &str, wanted: &str) -> bool {
-    granted == "*"
+    (granted == "*" && wanted != ADMIN_SCOPE)
         || granted == wanted
         || wanted
             .strip_prefix(granted)
@@ -124,6 +126,13 @@ mod tests {
         assert!(!covers("catalog", "catalogue"));
         assert!(!covers("catalog:read", "catalog"));
         assert!(covers("*", "anything"));
+        assert!(!covers("*", ADMIN_SCOPE));
+        assert!(covers(ADMIN_SCOPE, ADMIN_SCOPE));
+        let star = vec!["*".to_string()];
+        assert_eq!(
+            for_child(Some(&star), vec![ADMIN_SCOPE.into()]),
+            Err(ScopeError::NotCovered(ADMIN_SCOPE.into()))
+        );
     }
 
     #[test]

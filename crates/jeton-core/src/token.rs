@@ -94,6 +94,28 @@ impl fmt::Display for TokenStatus {
     }
 }
 
+/// The JOSE header `typ` of access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The JOSE header `typ` of Jeton's other tokens (sessions and API tokens).
+pub const JWT_TYP: &str = "JWT";
+
+/// The header `typ` a token of `kind` carries: [`ACCESS_TOKEN_TYP`] for `oauth`, [`JWT_TYP`]
+/// otherwise.
+pub const fn typ_of(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::Oauth => ACCESS_TOKEN_TYP,
+        TokenKind::Session | TokenKind::Api => JWT_TYP,
+    }
+}
+
+/// The issuer as Jeton uses it everywhere (the `iss` claim, RFC 8414 metadata, the verifiers'
+/// expected issuer): without trailing slashes, so that `http://host:8080/` and
+/// `http://host:8080` name one issuer and strict clients, which compare exactly, agree.
+pub fn normalize_issuer(issuer: &str) -> String {
+    issuer.trim().trim_end_matches('/').to_string()
+}
+
 /// The claims of a Jeton JWT.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
@@ -122,9 +144,28 @@ pub struct Claims {
     /// key does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub akid: Option<ApiKeyId>,
+    /// For a token issued by token exchange: the first token of its exchange chain. Verifiers
+    /// refuse the token once that one is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_jti: Option<TokenId>,
+    /// For a token issued by token exchange: the subject token it was exchanged for. Verifiers
+    /// refuse the token once that one is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<TokenId>,
 }
 
 impl Claims {
+    /// The JOSE header `typ` a token of this kind carries: `at+jwt` for OAuth access tokens
+    /// (RFC 9068), `JWT` for the others. Verifiers refuse a token whose `typ` differs.
+    pub fn typ(&self) -> &'static str {
+        typ_of(self.kind)
+    }
+
+    /// The tokens whose revocation also ends this one: its exchange chain's root and parent.
+    pub fn ancestors(&self) -> impl Iterator<Item = TokenId> + '_ {
+        self.root_jti.into_iter().chain(self.parent)
+    }
+
     /// The scopes as a list; `None` when the token is not narrowed.
     pub fn scopes(&self) -> Option<Vec<String>> {
         if self.scope.is_empty() {
@@ -138,6 +179,20 @@ impl Claims {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issuers_lose_trailing_slashes_only() {
+        assert_eq!(normalize_issuer("http://h:8080/"), "http://h:8080");
+        assert_eq!(normalize_issuer("http://h:8080"), "http://h:8080");
+        assert_eq!(normalize_issuer("https://h/auth//"), "https://h/auth");
+    }
+
+    #[test]
+    fn access_tokens_are_typed_apart() {
+        assert_eq!(typ_of(TokenKind::Oauth), "at+jwt");
+        assert_eq!(typ_of(TokenKind::Api), "JWT");
+        assert_eq!(typ_of(TokenKind::Session), "JWT");
+    }
 
     #[test]
     fn status_follows_times() {

@@ -186,7 +186,11 @@ fn benches(c: &mut Criterion<ThreadCpuTime>) {
         ..Default::default()
     };
     group.bench_function("grant_client_credentials", |b| {
-        b.iter(|| f.service.grant(black_box(&request), None).is_ok())
+        b.iter(|| {
+            f._runtime
+                .block_on(f.service.grant(black_box(&request), None))
+                .is_ok()
+        })
     });
     group.finish();
 }

@@ -524,6 +524,8 @@ async fn main() {
             nbf: now,
             exp: now + 30 * 86_400,
             akid: None,
+            root_jti: None,
+            parent: None,
         })
         .expect("sign")
     };

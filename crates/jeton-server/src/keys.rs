@@ -56,8 +56,10 @@ impl JwtRejection {
 struct Signer {
     kid: String,
     key: SigningKey,
-    /// The encoded JOSE header, the same for every token this key signs.
+    /// The encoded JOSE header of sessions and API tokens (`typ: JWT`).
     header: String,
+    /// The encoded JOSE header of OAuth access tokens (`typ: at+jwt`, RFC 9068).
+    access_header: String,
 }
 
 impl Signer {
@@ -66,14 +68,19 @@ impl Signer {
         let der = open_private_key(record, master)?;
         let key = SigningKey::from_pkcs8_der(&der)
             .map_err(|e| ApiError::Internal(format!("bad signing key {}: {e}", record.kid)))?;
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(record.kid.clone());
-        let header = serde_json::to_vec(&header)
-            .map_err(|e| ApiError::Internal(format!("encoding a JWT header: {e}")))?;
+        let encode = |typ: &str| {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(record.kid.clone());
+            header.typ = Some(typ.to_string());
+            serde_json::to_vec(&header)
+                .map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
+                .map_err(|e| ApiError::Internal(format!("encoding a JWT header: {e}")))
+        };
         Ok(Self {
             kid: record.kid.clone(),
             key,
-            header: URL_SAFE_NO_PAD.encode(header),
+            header: encode(jeton_core::token::JWT_TYP)?,
+            access_header: encode(jeton_core::token::ACCESS_TOKEN_TYP)?,
         })
     }
 }
@@ -338,7 +345,10 @@ impl KeyRing {
         use ed25519_dalek::Signer as _;
         let payload = serde_json::to_vec(claims)
             .map_err(|e| ApiError::Internal(format!("signing token: {e}")))?;
-        let header = &self.signer.header;
+        let header = match claims.kind {
+            jeton_core::TokenKind::Oauth => &self.signer.access_header,
+            jeton_core::TokenKind::Session | jeton_core::TokenKind::Api => &self.signer.header,
+        };
         let mut jwt = String::with_capacity(header.len() + payload.len() * 4 / 3 + 92);
         jwt.push_str(header);
         jwt.push('.');
@@ -385,6 +395,12 @@ impl KeyRing {
                     _ => JwtRejection::Malformed,
                 }
             })?;
+        // The header's `typ` must be the one of the token's kind (RFC 9068 §4): an access
+        // token cannot pass for another kind of token, nor another kind for an access token.
+        // Refused as malformed, an offline check on the header already parsed.
+        if header.typ.as_deref() != Some(claims.typ()) {
+            return Err(JwtRejection::Malformed);
+        }
         check_times(&claims, now)?;
         Ok(claims)
     }
@@ -414,6 +430,8 @@ mod tests {
             nbf: now,
             exp: now + 3600,
             akid: None,
+            root_jti: None,
+            parent: None,
         }
     }
 
@@ -444,13 +462,57 @@ mod tests {
             Claims {
                 scope: "catalog catalog:read".into(),
                 akid: Some(jeton_core::ApiKeyId(Uuid::from_u128(4))),
+                root_jti: Some(TokenId(Uuid::from_u128(5))),
+                parent: Some(TokenId(Uuid::from_u128(6))),
                 kind: TokenKind::Oauth,
                 ..claims(1_800_000_000)
             },
         ] {
             let ours = ring.sign(&claims).unwrap();
+            header.typ = Some(claims.typ().to_string());
             assert_eq!(ours, jsonwebtoken::encode(&header, &claims, &key).unwrap());
             assert_eq!(ring.verify_at(&ours, 1_800_000_001).unwrap(), claims);
+        }
+    }
+
+    #[test]
+    fn a_token_whose_typ_is_not_its_kinds_is_refused() {
+        let record = generate_key([7; 32], 1).unwrap();
+        let key = jsonwebtoken::EncodingKey::from_ed_der(&record.private_key);
+        let ring =
+            KeyRing::from_records(std::slice::from_ref(&record), "http://jeton.test", "jeton")
+                .unwrap();
+        let now = 1_800_000_000;
+        let oauth = Claims {
+            kind: TokenKind::Oauth,
+            akid: Some(jeton_core::ApiKeyId(Uuid::from_u128(4))),
+            ..claims(now)
+        };
+        for (typ, claims, ok) in [
+            (Some("JWT"), claims(now), true),
+            (Some("at+jwt"), oauth.clone(), true),
+            // An API token dressed as an access token, and the other way round.
+            (Some("at+jwt"), claims(now), false),
+            (Some("JWT"), oauth.clone(), false),
+            (None, claims(now), false),
+            (None, oauth.clone(), false),
+            (Some("application/at+jwt"), oauth.clone(), false),
+            (Some("jwt"), claims(now), false),
+        ] {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(record.kid.clone());
+            header.typ = typ.map(str::to_string);
+            let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+            let verified = ring.verify_at(&token, now + 1);
+            assert_eq!(
+                verified.is_ok(),
+                ok,
+                "typ {typ:?} on a {} token",
+                claims.kind
+            );
+            if !ok {
+                assert_eq!(verified, Err(JwtRejection::Malformed));
+            }
         }
     }
 

@@ -114,6 +114,10 @@ pub async fn start_with_store(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
 ) -> Result<Running, ServeError> {
+    // One spelling of the issuer everywhere (`iss`, metadata, the verifier's expectation):
+    // `--issuer http://host:8080/` and `--issuer http://host:8080` are the same issuer.
+    let mut config = config;
+    config.issuer = jeton_core::token::normalize_issuer(&config.issuer);
     metrics::install();
     let now = clock.now();
     let master = Arc::new(master_key::load(&config, store.as_ref()).await?);
@@ -201,6 +205,9 @@ async fn maintain(service: std::sync::Weak<Service>, config: Arc<Config>) {
                     tracing::warn!(error = %err, "could not purge expired revocations");
                 }
                 service.directory().purge_revocations(now);
+                if let Err(err) = service.store().purge_token_links(now).await {
+                    tracing::warn!(error = %err, "could not purge expired token exchange links");
+                }
                 let day_ago_ms = now.saturating_sub(CHANGE_RETENTION_SECS).saturating_mul(1000);
                 if let Err(err) = service.store().prune_changes(day_ago_ms).await {
                     tracing::warn!(error = %err, "could not prune the change feed");

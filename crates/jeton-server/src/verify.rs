@@ -26,7 +26,7 @@ const CACHE_CAPACITY: usize = 100_000;
 /// What the cache keeps of a verified token: the claims the checks after the signature need.
 /// Not the issuer and audience: they were checked at first sight and are the same for every
 /// token this server accepts. Held inline in the map (no allocation of its own unless the token
-/// is narrowed to scopes): 104 bytes, 136 with its key.
+/// is narrowed to scopes or was exchanged): at most 104 bytes, 136 with its key.
 #[derive(Debug, Clone)]
 struct Cached {
     sub: UserId,
@@ -36,12 +36,33 @@ struct Cached {
     exp: i64,
     nbf: i64,
     kind: TokenKind,
+    /// Scopes and exchange chain; `None` for a token neither narrowed nor exchanged.
+    extra: Option<Arc<Extra>>,
+}
+
+/// The rarer claims of a cached token, kept behind one pointer so that the common entry stays
+/// small.
+#[derive(Debug)]
+struct Extra {
     /// Space-separated scopes; `None` when the token is not narrowed.
-    scope: Option<Arc<str>>,
+    scope: Option<Box<str>>,
+    /// The exchange chain's first token, whose revocation ends this one.
+    root_jti: Option<TokenId>,
+    /// The token this one was exchanged for, whose revocation ends this one.
+    parent: Option<TokenId>,
 }
 
 impl Cached {
     fn new(claims: jeton_core::token::Claims) -> Self {
+        let extra =
+            (!claims.scope.is_empty() || claims.root_jti.is_some() || claims.parent.is_some())
+                .then(|| {
+                    Arc::new(Extra {
+                        scope: (!claims.scope.is_empty()).then(|| claims.scope.into_boxed_str()),
+                        root_jti: claims.root_jti,
+                        parent: claims.parent,
+                    })
+                });
         Self {
             sub: claims.sub,
             tid: claims.tid,
@@ -50,14 +71,22 @@ impl Cached {
             exp: claims.exp,
             nbf: claims.nbf,
             kind: claims.kind,
-            scope: (!claims.scope.is_empty()).then(|| Arc::from(claims.scope)),
+            extra,
         }
     }
 
     fn scopes(&self) -> Option<Vec<String>> {
-        self.scope
-            .as_deref()
+        self.extra
+            .as_ref()
+            .and_then(|extra| extra.scope.as_deref())
             .map(|s| s.split(' ').map(str::to_string).collect())
+    }
+
+    /// The tokens whose revocation ends this one: the exchange chain's root and parent.
+    fn ancestors(&self) -> impl Iterator<Item = TokenId> + '_ {
+        self.extra
+            .iter()
+            .flat_map(|extra| extra.root_jti.into_iter().chain(extra.parent))
     }
 }
 
@@ -122,6 +151,8 @@ pub struct Actor {
     pub api_key: Option<jeton_core::ApiKeyId>,
     /// The client's address, for audit records.
     pub client_addr: Option<String>,
+    /// For a token issued by token exchange: the first token of its exchange chain.
+    pub chain_root: Option<TokenId>,
 }
 
 impl Actor {
@@ -534,7 +565,13 @@ impl Verifier {
         }
         let claims = self.claims(credential, now)?;
         *kind = KindLabel::Known(CredentialKind::Token(claims.kind));
-        if self.directory.is_revoked(claims.jti) {
+        // A token exchanged from a revoked token is revoked with it: its chain's root and parent
+        // are read from the claims and checked here, from memory. (Revoking a token in the
+        // middle of a chain also records revocations of its recorded descendants: see
+        // `Service::revoke_descendants`.)
+        if self.directory.is_revoked(claims.jti)
+            || claims.ancestors().any(|id| self.directory.is_revoked(id))
+        {
             return Err(AuthFailure::Revoked);
         }
         let principal = self.usable_principal(claims.sub, now)?;
@@ -559,6 +596,7 @@ impl Verifier {
             expires_at: Some(claims.exp),
             api_key: claims.akid,
             client_addr: None,
+            chain_root: claims.extra.as_ref().and_then(|extra| extra.root_jti),
         })
     }
 
@@ -616,6 +654,7 @@ impl Verifier {
             kind: CredentialKind::ApiKey,
             api_key: Some(entry.id),
             client_addr: None,
+            chain_root: None,
         })
     }
 
@@ -749,6 +788,8 @@ mod tests {
             nbf: 10,
             exp: 100,
             akid: Some(ApiKeyId(uuid::Uuid::new_v4())),
+            root_jti: None,
+            parent: None,
         };
         let cached = Cached::new(claims.clone());
         assert_eq!(
@@ -757,6 +798,19 @@ mod tests {
         );
         assert_eq!((cached.exp, cached.nbf), (claims.exp, claims.nbf));
         assert_eq!(cached.scopes(), claims.scopes());
+        assert_eq!(cached.ancestors().count(), 0);
+        let exchanged_claims = jeton_core::token::Claims {
+            root_jti: Some(TokenId(uuid::Uuid::new_v4())),
+            parent: Some(TokenId(uuid::Uuid::new_v4())),
+            ..claims.clone()
+        };
+        let exchanged = Cached::new(exchanged_claims.clone());
+        assert_eq!(
+            exchanged.ancestors().collect::<Vec<_>>(),
+            exchanged_claims.ancestors().collect::<Vec<_>>()
+        );
+        assert_eq!(exchanged.ancestors().count(), 2);
+        assert_eq!(exchanged.scopes(), claims.scopes());
         let unscoped = Cached::new(jeton_core::token::Claims {
             scope: String::new(),
             ..claims
@@ -790,6 +844,8 @@ mod tests {
             nbf: 0,
             exp: i64::from(exp),
             akid: None,
+            root_jti: None,
+            parent: None,
         }
     }
 }

@@ -4509,3 +4509,857 @@ async fn control_characters_in_websocket_scripts_are_syntax_errors_on_postgres()
     )
     .await;
 }
+
+// ---- Issue 12 §3, §5, §7: exchange chains, accounts and child tokens, standards details ----
+
+/// A `client_credentials` access token of a service user.
+async fn client_token(server: &Server, id: &str, key: &str) -> String {
+    let (status, body) = oauth_form(
+        server,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", key),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// RFC 8693 token exchange of `subject`, with the client's credentials (HTTP Basic) or none.
+async fn token_exchange(
+    server: &Server,
+    subject: &str,
+    client: Option<(&str, &str)>,
+) -> (StatusCode, Value) {
+    let mut request = server
+        .http
+        .post(format!("{}/oauth/token", server.base))
+        .form(&[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("subject_token", subject),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+        ]);
+    if let Some((id, key)) = client {
+        request = request.basic_auth(id, Some(key));
+    }
+    oauth_request(&server.http, server, request).await.0
+}
+
+/// Exchanges `subject` and answers the new token (the exchange must succeed).
+async fn exchanged(server: &Server, subject: &str, client: Option<(&str, &str)>) -> String {
+    let (status, body) = token_exchange(server, subject, client).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+/// The status of `/api/v1/auth/verify` for a bearer credential.
+async fn verify_status(server: &Server, credential: &str) -> StatusCode {
+    server.get("/api/v1/auth/verify", credential).await.0
+}
+
+/// The decoded JOSE header of a compact JWT.
+fn jose_header(token: &str) -> Value {
+    let part = token.split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+fn now_of(server: &Server) -> i64 {
+    use jeton_server::service::Clock;
+    server.clock.now()
+}
+
+/// Without client authentication, token exchange never gives more time than the subject token
+/// had: chained as often as one likes, the last token dies with the first.
+#[tokio::test]
+async fn an_exchange_without_client_authentication_never_outlives_its_subject() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    let (id, key) = service_user(&server, &admin, "etl").await;
+    let root = client_token(&server, &id, &key).await;
+    let root_claims = payload(&root);
+    let root_exp = root_claims["exp"].as_i64().unwrap();
+
+    server.clock.advance(1800);
+    let (status, body) = token_exchange(&server, &root, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let child = body["access_token"].as_str().unwrap().to_string();
+    assert!(body["expires_in"].as_i64().unwrap() <= 1800, "{body}");
+    let claims = payload(&child);
+    assert!(claims["exp"].as_i64().unwrap() <= root_exp, "{claims}");
+    // The chain is in the claims.
+    assert_eq!(claims["parent"], root_claims["jti"]);
+    assert_eq!(claims["root_jti"], root_claims["jti"]);
+
+    // Refreshing a stolen token over and over never extends it.
+    let mut current = child;
+    for _ in 0..10 {
+        server.clock.advance(100);
+        let next = exchanged(&server, &current, None).await;
+        let claims = payload(&next);
+        assert!(claims["exp"].as_i64().unwrap() <= root_exp, "{claims}");
+        assert_eq!(claims["root_jti"], root_claims["jti"]);
+        assert_eq!(claims["parent"], payload(&current)["jti"]);
+        current = next;
+    }
+    // Narrower scopes only.
+    let narrowed = {
+        let (status, body) = oauth_form(
+            &server,
+            &[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", &current),
+                ("scope", "catalog"),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    };
+    for wider in ["admin", "warehouse", "catalog admin"] {
+        let (status, body) = oauth_form(
+            &server,
+            &[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", &narrowed),
+                ("scope", wider),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{wider}: {body}");
+        assert_eq!(body["error"], "invalid_scope", "{wider}: {body}");
+    }
+
+    // When the first token's hour is over, so is every token of its chain.
+    server.clock.advance(root_exp - now_of(&server));
+    for token in [&current, &narrowed] {
+        assert_eq!(
+            verify_status(&server, token).await,
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, body) = token_exchange(&server, token, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+    }
+}
+
+/// With the service user's own client authentication an exchange gets a fresh lifetime; another
+/// client's credentials, or a wrong secret, get nothing.
+#[tokio::test]
+async fn an_exchange_with_the_owners_client_authentication_gets_a_fresh_lifetime() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    let (id, key) = service_user(&server, &admin, "etl").await;
+    let (other_id, other_key) = service_user(&server, &admin, "other").await;
+    let root = client_token(&server, &id, &key).await;
+    let root_exp = payload(&root)["exp"].as_i64().unwrap();
+    server.clock.advance(3000);
+
+    let (status, body) = token_exchange(&server, &root, Some((&id, &key))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["expires_in"], 3600, "{body}");
+    let fresh = body["access_token"].as_str().unwrap();
+    assert!(payload(fresh)["exp"].as_i64().unwrap() > root_exp);
+    // Still a member of the chain.
+    assert_eq!(payload(fresh)["parent"], payload(&root)["jti"]);
+
+    let (status, body) = token_exchange(&server, &root, Some((&other_id, &other_key))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    let wrong = jeton_core::apikey::generate("jsk_", random_bytes());
+    let (status, body) = token_exchange(&server, &root, Some((&id, wrong.expose()))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_client", "{body}");
+}
+
+/// Revoking any token of an exchange chain — its root, a token in the middle, by RFC 7009 or by
+/// self-revocation — revokes every token exchanged from it, through every branch, with or
+/// without client authentication along the way; its ancestors and other chains keep working.
+#[tokio::test]
+async fn revoking_a_token_revokes_every_token_exchanged_from_it() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    let (id, key) = service_user(&server, &admin, "etl").await;
+    let root = client_token(&server, &id, &key).await;
+    let a = exchanged(&server, &root, None).await;
+    let b = exchanged(&server, &a, Some((&id, &key))).await;
+    let c = exchanged(&server, &b, None).await;
+    let d = exchanged(&server, &c, Some((&id, &key))).await;
+    let a2 = exchanged(&server, &a, None).await;
+    let other_root = client_token(&server, &id, &key).await;
+    let other = exchanged(&server, &other_root, None).await;
+    for token in [&root, &a, &b, &c, &d, &a2, &other_root, &other] {
+        assert_eq!(verify_status(&server, token).await, StatusCode::OK);
+    }
+
+    // The middle of the chain, revoked by an administrator (RFC 7009).
+    let response = server
+        .http
+        .post(format!("{}/oauth/revoke", server.base))
+        .bearer_auth(&admin)
+        .form(&[("token", b.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    for token in [&b, &c, &d] {
+        assert_eq!(
+            verify_status(&server, token).await,
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, body) = token_exchange(&server, token, Some((&id, &key))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    for token in [&root, &a, &a2, &other_root, &other] {
+        assert_eq!(verify_status(&server, token).await, StatusCode::OK);
+    }
+
+    // The root, revoked by the client itself (RFC 7009 with its credentials): every branch.
+    let response = server
+        .http
+        .post(format!("{}/oauth/revoke", server.base))
+        .basic_auth(&id, Some(&key))
+        .form(&[("token", root.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    for token in [&root, &a, &a2] {
+        assert_eq!(
+            verify_status(&server, token).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Self-revocation (logout) with a token in the other chain: its descendants go too.
+    let (status, body) = server
+        .post("/api/v1/tokens/revoke/self", &other_root, json!({}))
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    for token in [&other_root, &other] {
+        assert_eq!(
+            verify_status(&server, token).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let events = audit(&server, &admin, "token.revoke_chain").await;
+    assert_eq!(events.len(), 3, "{events:?}");
+}
+
+/// Tokens exchanged while an ancestor is being revoked do not survive it: eight clients keep
+/// exchanging deeper and deeper while the chain's second token is revoked; afterwards every
+/// token any of them received is refused.
+#[tokio::test]
+async fn tokens_exchanged_during_a_revocation_do_not_survive_it() {
+    let server = std::sync::Arc::new(spawn().await);
+    let admin = server.admin().await;
+    let (id, key) = service_user(&server, &admin, "etl").await;
+    let root = client_token(&server, &id, &key).await;
+    let a = exchanged(&server, &root, None).await;
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let server = server.clone();
+        let start = a.clone();
+        let (id, key) = (id.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut issued = Vec::new();
+            let mut current = start;
+            for _ in 0..60 {
+                let client = (n % 2 == 0).then_some((id.as_str(), key.as_str()));
+                let (status, body) = token_exchange(&server, &current, client).await;
+                if status != StatusCode::OK {
+                    break;
+                }
+                current = body["access_token"].as_str().unwrap().to_string();
+                issued.push(current.clone());
+            }
+            issued
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let response = server
+        .http
+        .post(format!("{}/oauth/revoke", server.base))
+        .bearer_auth(&admin)
+        .form(&[("token", a.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut issued = Vec::new();
+    for task in tasks {
+        issued.extend(task.await.unwrap());
+    }
+    assert!(!issued.is_empty(), "no exchange ran before the revocation");
+    for token in &issued {
+        assert_eq!(
+            verify_status(&server, token).await,
+            StatusCode::UNAUTHORIZED,
+            "a token exchanged from a revoked one still works: {}",
+            payload(token)
+        );
+    }
+    assert_eq!(verify_status(&server, &root).await, StatusCode::OK);
+}
+
+/// Another instance on the same database refuses the descendants of a token revoked through the
+/// first one within a second (the revocations travel by the change feed).
+#[tokio::test]
+async fn another_instance_refuses_the_descendants_of_a_revoked_token_within_a_second() {
+    let first = spawn().await;
+    let second = spawn_beside(&first, |_| {}).await;
+    let admin = first.admin().await;
+    let (id, key) = service_user(&first, &admin, "etl").await;
+    let root = client_token(&first, &id, &key).await;
+    let a = exchanged(&first, &root, None).await;
+    let b = exchanged(&first, &a, Some((&id, &key))).await;
+    let c = exchanged(&first, &b, None).await;
+    // The second instance learns of the new service user through the feed too.
+    let known = Instant::now();
+    for token in [&root, &a, &b, &c] {
+        while verify_status(&second, token).await != StatusCode::OK {
+            assert!(known.elapsed() < Duration::from_secs(5), "never accepted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let response = first
+        .http
+        .post(format!("{}/oauth/revoke", first.base))
+        .basic_auth(&id, Some(&key))
+        .form(&[("token", a.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let revoked_at = Instant::now();
+    for token in [&a, &b, &c] {
+        loop {
+            if verify_status(&second, token).await == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert!(
+                revoked_at.elapsed() < Duration::from_secs(1),
+                "the other instance still accepts {}",
+                payload(token)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(verify_status(&second, &root).await, StatusCode::OK);
+}
+
+async fn patch_user(server: &Server, by: &str, user: &str, body: Value) -> (StatusCode, Value) {
+    server
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/users/{user}"),
+            Some(by),
+            Some(body),
+        )
+        .await
+}
+
+async fn try_login(server: &Server, username: &str, password: &str) -> StatusCode {
+    server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": username, "password": password})),
+        )
+        .await
+        .0
+}
+
+async fn sql(server: &Server, token: &str, script: &str) -> (StatusCode, Value) {
+    server
+        .post("/api/v1/sql", token, json!({ "sql": script }))
+        .await
+}
+
+/// Changing one's own password needs the current one (HTTP and SQL alike); a change ends the
+/// user's sessions, and its API tokens only when asked.
+#[tokio::test]
+async fn changing_ones_own_password_needs_the_current_one_and_ends_sessions() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    let session = server.user(&admin, "bob", "tenant-user", None).await;
+    let other_session = server.login("bob", "password-123").await;
+    let (status, created) = server
+        .create_token(&session, json!({"name": "ci", "expires_in": "30d"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let api = created["token"].as_str().unwrap().to_string();
+
+    // A stolen session alone cannot change the password.
+    let (status, body) = patch_user(
+        &server,
+        &session,
+        "bob",
+        json!({"password": "stolen-pass-1"}),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("current_password"),
+        "{body}"
+    );
+    let (status, body) = patch_user(
+        &server,
+        &api,
+        "bob",
+        json!({"password": "stolen-pass-1", "current_password": "not-the-password"}),
+    )
+    .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = sql(
+        &server,
+        &session,
+        "ALTER USER bob SET PASSWORD 'stolen-pass-1';",
+    )
+    .await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert_eq!(
+        try_login(&server, "bob", "password-123").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        try_login(&server, "bob", "stolen-pass-1").await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // With the current password: changed, every session ended, the API token kept.
+    let (status, body) = patch_user(
+        &server,
+        &session,
+        "bob",
+        json!({"password": "new-password-1", "current_password": "password-123"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        try_login(&server, "bob", "password-123").await,
+        StatusCode::UNAUTHORIZED
+    );
+    for old in [&session, &other_session] {
+        assert_eq!(
+            server.get("/api/v1/me", old).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(server.get("/api/v1/me", &api).await.0, StatusCode::OK);
+
+    // revoke_tokens: the API tokens go too.
+    let session = server.login("bob", "new-password-1").await;
+    let (status, body) = patch_user(
+        &server,
+        &session,
+        "bob",
+        json!({"password": "newer-password-2", "current_password": "new-password-1", "revoke_tokens": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        server.get("/api/v1/me", &api).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server.get("/api/v1/me", &session).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        try_login(&server, "bob", "newer-password-2").await,
+        StatusCode::OK
+    );
+}
+
+/// An administrator resets passwords and mints tokens only for users below its own level: a
+/// tenant admin cannot take over a peer (HTTP or SQL); root may act for anyone.
+#[tokio::test]
+async fn a_tenant_admin_cannot_take_over_a_peer() {
+    let server = spawn().await;
+    let root = server.admin().await;
+    let ann = server.user(&root, "ann", "tenant-admin", None).await;
+    let ben = server.user(&root, "ben", "tenant-admin", None).await;
+    let cat = server.user(&root, "cat", "tenant-user", None).await;
+
+    let (status, body) =
+        patch_user(&server, &ann, "ben", json!({"password": "taken-over-1"})).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = server
+        .create_token(&ann, json!({"for_user": "ben", "expires_in": "1d"}))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = sql(&server, &ann, "CREATE API TOKEN grab FOR USER ben;").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = sql(&server, &ann, "ALTER USER ben SET PASSWORD 'taken-over-1';").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        try_login(&server, "ben", "password-123").await,
+        StatusCode::OK
+    );
+    assert_eq!(server.get("/api/v1/me", &ben).await.0, StatusCode::OK);
+
+    // Below: no current password needed, and the user's sessions end.
+    let (status, body) =
+        patch_user(&server, &ann, "cat", json!({"password": "reset-by-ann-1"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        server.get("/api/v1/me", &cat).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        try_login(&server, "cat", "reset-by-ann-1").await,
+        StatusCode::OK
+    );
+    let (status, body) = server
+        .create_token(&ann, json!({"for_user": "cat", "expires_in": "1d"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Root acts for anyone.
+    let (status, body) = patch_user(
+        &server,
+        &root,
+        "ben",
+        json!({"password": "reset-by-root-1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        server.get("/api/v1/me", &ben).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = server
+        .create_token(&root, json!({"for_user": "ben", "expires_in": "1d"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// A token creates only tokens that expire no later than itself and carry no scope it lacks,
+/// over HTTP and SQL; `*` does not imply `admin`. A password session still creates a 90-day
+/// API token (it proved the password).
+#[tokio::test]
+async fn a_token_creates_only_narrower_and_shorter_lived_tokens() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    let session = server.user(&admin, "dev", "tenant-user", None).await;
+    let (status, day) = server
+        .create_token(&session, json!({"expires_in": "1d", "scopes": ["catalog"]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{day}");
+    let day = day["token"].as_str().unwrap().to_string();
+    let day_exp = payload(&day)["exp"].as_i64().unwrap();
+
+    for longer in ["365d", "2d", "25h"] {
+        let (status, body) = server
+            .create_token(&day, json!({"expires_in": longer}))
+            .await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let (status, body) = sql(&server, &day, "CREATE API TOKEN long MAX DURATION '365d';").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // The default lifetime is cut to the creator's.
+    let (status, child) = server.create_token(&day, json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{child}");
+    let child_claims = payload(child["token"].as_str().unwrap());
+    assert!(
+        child_claims["exp"].as_i64().unwrap() <= day_exp,
+        "{child_claims}"
+    );
+    assert_eq!(child_claims["scope"], "catalog");
+    let (status, body) = server
+        .create_token(
+            &day,
+            json!({"expires_in": "12h", "scopes": ["catalog:read"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for wider in [
+        json!(["admin"]),
+        json!(["warehouse"]),
+        json!(["*"]),
+        json!(["catalog", "admin"]),
+    ] {
+        let (status, body) = server
+            .create_token(&day, json!({"expires_in": "1h", "scopes": wider}))
+            .await;
+        assert_error(status, &body, StatusCode::FORBIDDEN);
+    }
+    // Time passes; what is left shrinks with it.
+    server.clock.advance(20 * 3600);
+    let (status, body) = server
+        .create_token(&day, json!({"expires_in": "12h"}))
+        .await;
+    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // `*` covers every scope but `admin`.
+    let admin_session = server.admin().await;
+    let (status, star) = server
+        .create_token(&admin_session, json!({"expires_in": "1d", "scopes": ["*"]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{star}");
+    let star = star["token"].as_str().unwrap().to_string();
+    let (status, body) = server
+        .create_token(&star, json!({"expires_in": "1h", "scopes": ["admin"]}))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = sql(&server, &star, "CREATE API TOKEN boss SCOPES ('admin');").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = server.get("/api/v1/users", &star).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = server
+        .create_token(&star, json!({"expires_in": "1h", "scopes": ["catalog"]}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // A password session begets a long-lived API token: the core flow.
+    let session = server.login("dev", "password-123").await;
+    let (status, body) = server
+        .create_token(&session, json!({"expires_in": "90d"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// `--issuer` with or without a trailing slash: the tokens' `iss`, the RFC 8414 metadata and
+/// both verifiers agree exactly, and an instance configured with one spelling accepts the
+/// tokens of an instance configured with the other.
+#[tokio::test]
+async fn the_issuer_is_one_spelling_everywhere() {
+    for (spelling, other) in [
+        ("http://jeton.example:8080/", "http://jeton.example:8080"),
+        ("http://jeton.example:8080", "http://jeton.example:8080/"),
+    ] {
+        let server = spawn_with(|c| c.issuer = spelling.to_string()).await;
+        let admin = server.admin().await;
+        let metadata: Value = server
+            .http
+            .get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                server.base
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (id, key) = service_user(&server, &admin, "etl").await;
+        let access = client_token(&server, &id, &key).await;
+        for token in [&admin, &access] {
+            // Compared exactly, as RFC 8414 §3.3 asks of clients.
+            assert_eq!(payload(token)["iss"], metadata["issuer"], "{spelling}");
+            assert_eq!(payload(token)["iss"], "http://jeton.example:8080");
+            assert_eq!(verify_status(&server, token).await, StatusCode::OK);
+        }
+        assert_eq!(
+            metadata["token_endpoint"],
+            "http://jeton.example:8080/oauth/token"
+        );
+        let beside = spawn_beside(&server, |c| c.issuer = other.to_string()).await;
+        for token in [&admin, &access] {
+            assert_eq!(
+                verify_status(&beside, token).await,
+                StatusCode::OK,
+                "{other}"
+            );
+        }
+    }
+}
+
+/// The metadata document claims only what the endpoints do: every grant type it lists is
+/// granted, every client authentication method it lists authenticates, and it lists no
+/// response type (there is no authorization endpoint) and no JWT client-authentication
+/// algorithms (there is no JWT client authentication).
+#[tokio::test]
+async fn the_metadata_publishes_only_what_is_implemented() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    let (id, key) = service_user(&server, &admin, "etl").await;
+    let metadata: Value = server
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-authorization-server",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["response_types_supported"],
+        json!([]),
+        "{metadata}"
+    );
+    assert!(
+        metadata.get("authorization_endpoint").is_none(),
+        "{metadata}"
+    );
+    assert!(
+        metadata
+            .get("token_endpoint_auth_signing_alg_values_supported")
+            .is_none(),
+        "{metadata}"
+    );
+    let token_path = format!("{}/oauth/token", server.base);
+    let subject = client_token(&server, &id, &key).await;
+    for grant in metadata["grant_types_supported"].as_array().unwrap() {
+        let grant = grant.as_str().unwrap();
+        let response = match grant {
+            "client_credentials" => server
+                .http
+                .post(&token_path)
+                .basic_auth(&id, Some(&key))
+                .form(&[("grant_type", grant)]),
+            "urn:ietf:params:oauth:grant-type:token-exchange" => server
+                .http
+                .post(&token_path)
+                .form(&[("grant_type", grant), ("subject_token", subject.as_str())]),
+            other => panic!("the metadata lists a grant type no test knows: {other}"),
+        }
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{grant}");
+    }
+    for field in [
+        "token_endpoint_auth_methods_supported",
+        "introspection_endpoint_auth_methods_supported",
+        "revocation_endpoint_auth_methods_supported",
+    ] {
+        let endpoint = match field {
+            "token_endpoint_auth_methods_supported" => token_path.clone(),
+            "introspection_endpoint_auth_methods_supported" => {
+                format!("{}/oauth/introspect", server.base)
+            }
+            _ => format!("{}/oauth/revoke", server.base),
+        };
+        for method in metadata[field].as_array().unwrap() {
+            let token = client_token(&server, &id, &key).await;
+            let mut form = vec![
+                ("grant_type", "client_credentials"),
+                ("token", token.as_str()),
+            ];
+            let request = match method.as_str().unwrap() {
+                "client_secret_basic" => server
+                    .http
+                    .post(&endpoint)
+                    .basic_auth(&id, Some(&key))
+                    .form(&form),
+                "client_secret_post" => {
+                    form.extend([("client_id", id.as_str()), ("client_secret", key.as_str())]);
+                    server.http.post(&endpoint).form(&form)
+                }
+                other => panic!("{field} lists a method no test knows: {other}"),
+            };
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{field} {method}");
+        }
+    }
+}
+
+/// OAuth access tokens carry `typ: at+jwt` (RFC 9068), other tokens `typ: JWT`; the verifier's
+/// refusal of a mismatched `typ` is checked with the signing key in `keys.rs`'s unit tests
+/// (`a_token_whose_typ_is_not_its_kinds_is_refused`), since only the key's holder can sign one.
+#[tokio::test]
+async fn access_tokens_are_typed_at_jwt_and_the_others_jwt() {
+    let server = spawn().await;
+    let admin = server.admin().await;
+    let (id, key) = service_user(&server, &admin, "etl").await;
+    let access = client_token(&server, &id, &key).await;
+    let exchanged_token = exchanged(&server, &access, None).await;
+    let (_, api) = server
+        .create_token(&admin, json!({"expires_in": "1d"}))
+        .await;
+    let api = api["token"].as_str().unwrap().to_string();
+    for (token, typ) in [
+        (&access, "at+jwt"),
+        (&exchanged_token, "at+jwt"),
+        (&admin, "JWT"),
+        (&api, "JWT"),
+    ] {
+        assert_eq!(jose_header(token)["typ"], typ, "{}", payload(token));
+        assert_eq!(verify_status(&server, token).await, StatusCode::OK);
+    }
+}
+
+/// The same race across two instances: clients keep exchanging deeper on the second instance,
+/// which learns of the revocation only through the feed, while the first revokes the chain's
+/// second token. Every token a client received is refused by both once the feed has passed: a
+/// token exchanged from one the revocation had already walked past finds its parent revoked in
+/// the database when it checks, and is never handed out.
+#[tokio::test]
+async fn tokens_exchanged_on_another_instance_during_a_revocation_do_not_survive_it() {
+    let first = spawn().await;
+    let admin = first.admin().await;
+    let (id, key) = service_user(&first, &admin, "etl").await;
+    let root = client_token(&first, &id, &key).await;
+    let a = exchanged(&first, &root, None).await;
+    let second = std::sync::Arc::new(spawn_beside(&first, |_| {}).await);
+    assert_eq!(verify_status(&second, &a).await, StatusCode::OK);
+    let mut tasks = Vec::new();
+    for n in 0..6 {
+        let second = second.clone();
+        let start = a.clone();
+        let (id, key) = (id.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut issued = Vec::new();
+            let mut current = start;
+            for _ in 0..400 {
+                let client = (n % 2 == 0).then_some((id.as_str(), key.as_str()));
+                let (status, body) = token_exchange(&second, &current, client).await;
+                if status != StatusCode::OK {
+                    break;
+                }
+                current = body["access_token"].as_str().unwrap().to_string();
+                issued.push(current.clone());
+            }
+            issued
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let response = first
+        .http
+        .post(format!("{}/oauth/revoke", first.base))
+        .bearer_auth(&admin)
+        .form(&[("token", a.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut issued = Vec::new();
+    for task in tasks {
+        issued.extend(task.await.unwrap());
+    }
+    assert!(!issued.is_empty(), "no exchange ran before the revocation");
+    // The feed reaches the second instance within a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for server in [&first, &*second] {
+        for token in &issued {
+            assert_eq!(
+                verify_status(server, token).await,
+                StatusCode::UNAUTHORIZED,
+                "a token exchanged from a revoked one still works: {}",
+                payload(token)
+            );
+        }
+    }
+    assert_eq!(verify_status(&second, &root).await, StatusCode::OK);
+}

@@ -374,7 +374,7 @@ fn http_table() -> Vec<Row> {
         r(POST,   "/api/v1/tokens",                                       Nothing,        "{}",                                              [401, 201, 201, 201, 403, 403, 201]),
         r(POST,   "/api/v1/tokens",                                       User(Me),       r#"{"for_user":"$REF"}"#,                          [401, 201, 201, 201, 403, 403, 201]),
         r(POST,   "/api/v1/tokens",                                       User(Tu),       r#"{"for_user":"$REF"}"#,                          [401, 403, 201, 404, 403, 201, 201]),
-        r(POST,   "/api/v1/tokens",                                       User(Ta),       r#"{"for_user":"$REF"}"#,                          [401, 403, 201, 404, 403, 201, 201]),
+        r(POST,   "/api/v1/tokens",                                       User(Ta),       r#"{"for_user":"$REF"}"#,                          [401, 403, 403, 404, 403, 403, 201]),
         r(POST,   "/api/v1/tokens",                                       User(Rt),       r#"{"for_user":"$REF"}"#,                          [401, 403, 403, 404, 403, 403, 201]),
         r(POST,   "/api/v1/tokens",                                       User(Gx),       r#"{"for_user":"$REF"}"#,                          [401, 403, 404, 201, 403, 404, 201]),
         r(POST,   "/api/v1/tokens",                                       User(No),       r#"{"for_user":"$REF"}"#,                          [401, 403, 404, 404, 403, 404, 404]),

@@ -228,6 +228,25 @@ pub struct Revocation {
     pub expires_at: i64,
 }
 
+/// One link of a token exchange chain (RFC 8693): `token_id` was issued in exchange for
+/// `parent_id`, whose chain began with `root_id`. Revoking a token revokes, by these links, every
+/// token exchanged from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLink {
+    /// The token issued by the exchange.
+    pub token_id: TokenId,
+    /// The subject token it was exchanged for.
+    pub parent_id: TokenId,
+    /// The first token of the chain (the parent itself when the parent was not exchanged).
+    pub root_id: TokenId,
+    /// The tenant of the tokens.
+    pub tenant_id: TenantId,
+    /// When the exchange happened.
+    pub created_at: i64,
+    /// The issued token's expiry; the link is forgotten after it.
+    pub expires_at: i64,
+}
+
 /// A JWT signing key pair.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
@@ -589,6 +608,24 @@ pub trait Store: Send + Sync + 'static {
     async fn list_revocations(&self, now: i64) -> StoreResult<Vec<Revocation>>;
     /// Forgets revocations of tokens that expired before `now`; returns how many.
     async fn purge_revocations(&self, now: i64) -> StoreResult<u64>;
+    /// Revokes every token of `user` of this kind that is not revoked yet (a password change
+    /// ends the user's sessions), with their revocations, in one transaction; returns the
+    /// revocations made.
+    async fn revoke_user_tokens_of_kind(
+        &self,
+        user: UserId,
+        kind: TokenKind,
+        by: Option<UserId>,
+        at: i64,
+    ) -> StoreResult<Vec<Revocation>>;
+
+    // ---- token exchange chains ----
+    /// Records that a token was issued in exchange for another (committed when this returns).
+    async fn insert_token_link(&self, link: &TokenLink) -> StoreResult<()>;
+    /// The links whose parent is one of `parents`: the tokens exchanged directly from them.
+    async fn token_children(&self, parents: &[TokenId]) -> StoreResult<Vec<TokenLink>>;
+    /// Forgets links of tokens that expired before `now`; returns how many.
+    async fn purge_token_links(&self, now: i64) -> StoreResult<u64>;
 
     // ---- service users and API keys ----
     /// Creates a service user with its first key, in one transaction; `Conflict("service

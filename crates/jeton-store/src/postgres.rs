@@ -38,6 +38,11 @@ pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
         "audit_retention",
         include_str!("../migrations/postgres/0005_audit_retention.sql"),
     ),
+    (
+        6,
+        "token_chains",
+        include_str!("../migrations/postgres/0006_token_chains.sql"),
+    ),
 ];
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| sql::migrator(MIGRATIONS));

@@ -223,7 +223,7 @@ macro_rules! sql_store {
             use std::collections::BTreeMap;
 
             use async_trait::async_trait;
-            use jeton_core::{RoleId, ServiceUserId, TenantId, TokenId, UserId};
+            use jeton_core::{RoleId, ServiceUserId, TenantId, TokenId, TokenKind, UserId};
             use sqlx::QueryBuilder;
 
             use crate::sql::{
@@ -236,7 +236,7 @@ macro_rules! sql_store {
                 ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, ChangeRecord, ChangeWatch,
                 Resealed, Revocation, RoleRecord, ServiceUserPatch, ServiceUserRecord,
                 SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, TokenFilter,
-                TokenRecord, UserPatch, UserRecord,
+                TokenLink, TokenRecord, UserPatch, UserRecord,
             };
 
             type Db = $db;
@@ -1165,6 +1165,98 @@ macro_rules! sql_store {
 
                 async fn purge_revocations(&self, now: i64) -> StoreResult<u64> {
                     let result = sqlx::query("DELETE FROM revocations WHERE expires_at <= $1")
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(fail)?;
+                    Ok(result.rows_affected())
+                }
+
+                async fn revoke_user_tokens_of_kind(
+                    &self,
+                    user: UserId,
+                    kind: TokenKind,
+                    by: Option<UserId>,
+                    at: i64,
+                ) -> StoreResult<Vec<Revocation>> {
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    let rows = sqlx::query(
+                        "UPDATE tokens SET revoked_at = $2, revoked_by = $3 \
+                             WHERE user_id = $1 AND kind = $4 AND revoked_at IS NULL \
+                             RETURNING id, expires_at",
+                    )
+                    .bind(user.to_string())
+                    .bind(at)
+                    .bind(by.map(|id| id.to_string()))
+                    .bind(kind.as_str())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+                    let mut revocations = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        let revocation = Revocation {
+                            token_id: parse_id("id", &get::<String>(row, "id")?)?,
+                            expires_at: get(row, "expires_at")?,
+                        };
+                        insert_revocation(&mut *tx, revocation.token_id, revocation.expires_at, at)
+                            .await?;
+                        revocations.push(revocation);
+                    }
+                    tx.commit().await.map_err(fail)?;
+                    Ok(revocations)
+                }
+
+                // ---- token exchange chains ----
+
+                async fn insert_token_link(&self, link: &TokenLink) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO token_links \
+                             (token_id, parent_id, root_id, tenant_id, created_at, expires_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(link.token_id.to_string())
+                    .bind(link.parent_id.to_string())
+                    .bind(link.root_id.to_string())
+                    .bind(link.tenant_id.to_string())
+                    .bind(link.created_at)
+                    .bind(link.expires_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    Ok(())
+                }
+
+                async fn token_children(&self, parents: &[TokenId]) -> StoreResult<Vec<TokenLink>> {
+                    let mut links = Vec::new();
+                    // Bounded batches: a bind list as long as a huge chain's generation would
+                    // exceed the backends' parameter limits.
+                    for batch in parents.chunks(500) {
+                        let mut query = QueryBuilder::<Db>::new(
+                            "SELECT token_id, parent_id, root_id, tenant_id, created_at, expires_at \
+                                 FROM token_links WHERE parent_id IN (",
+                        );
+                        let mut list = query.separated(", ");
+                        for parent in batch {
+                            list.push_bind(parent.to_string());
+                        }
+                        query.push(") ORDER BY token_id");
+                        let rows = query.build().fetch_all(&self.pool).await.map_err(fail)?;
+                        for row in &rows {
+                            links.push(TokenLink {
+                                token_id: parse_id("token_id", &get::<String>(row, "token_id")?)?,
+                                parent_id: parse_id("parent_id", &get::<String>(row, "parent_id")?)?,
+                                root_id: parse_id("root_id", &get::<String>(row, "root_id")?)?,
+                                tenant_id: parse_id("tenant_id", &get::<String>(row, "tenant_id")?)?,
+                                created_at: get(row, "created_at")?,
+                                expires_at: get(row, "expires_at")?,
+                            });
+                        }
+                    }
+                    Ok(links)
+                }
+
+                async fn purge_token_links(&self, now: i64) -> StoreResult<u64> {
+                    let result = sqlx::query("DELETE FROM token_links WHERE expires_at <= $1")
                         .bind(now)
                         .execute(&self.pool)
                         .await

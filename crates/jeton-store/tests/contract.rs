@@ -16,7 +16,7 @@ use jeton_store::sqlite::SqliteStore;
 use jeton_store::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, PoolStatus, Revocation, RoleRecord,
     ServiceUserPatch, ServiceUserRecord, SigningKeyRecord, Store, StoreError, TenantRecord,
-    TokenFilter, TokenRecord, UserPatch, UserRecord,
+    TokenFilter, TokenLink, TokenRecord, UserPatch, UserRecord,
 };
 use serde_json::json;
 use sqlx::{AssertSqlSafe, Connection};
@@ -185,6 +185,8 @@ contract! {
     service_user_cascades => |s, _| Box::pin(check_service_user_cascades(s)),
     record_revocation => |s, _| Box::pin(check_record_revocation(s)),
     change_feed => |s, _| Box::pin(check_change_feed(s)),
+    token_links => |s, _| Box::pin(check_token_links(s)),
+    revoke_user_tokens_of_kind => |s, _| Box::pin(check_revoke_user_tokens_of_kind(s)),
     pool_status => |s, _| Box::pin(check_pool_status(s)),
     corrupt_rows_are_internal_errors => |s, url| {
         Box::pin(check_corrupt_rows_are_internal_errors(s, url))
@@ -2164,6 +2166,102 @@ async fn check_record_revocation(store: &dyn Store) {
     store.record_revocation(revocation, NOW + 5).await.unwrap();
     assert_eq!(store.list_revocations(NOW).await.unwrap(), vec![revocation]);
     assert_eq!(store.list_revocations(NOW + 3_600).await.unwrap(), vec![]);
+}
+
+/// Exchange links are found by their parents, several parents at once, and forgotten once the
+/// exchanged token has expired.
+async fn check_token_links(store: &dyn Store) {
+    let tenant = TenantId(Uuid::new_v4());
+    let root = next_token_id();
+    let link = |token_id, parent_id, expires_at| TokenLink {
+        token_id,
+        parent_id,
+        root_id: root,
+        tenant_id: tenant,
+        created_at: NOW,
+        expires_at,
+    };
+    let (a, b, c, d) = (
+        next_token_id(),
+        next_token_id(),
+        next_token_id(),
+        next_token_id(),
+    );
+    let links = [
+        link(a, root, NOW + 100),
+        link(b, a, NOW + 200),
+        link(c, a, NOW + 300),
+        link(d, b, NOW + 400),
+    ];
+    for l in &links {
+        store.insert_token_link(l).await.unwrap();
+    }
+    // A token is exchanged once.
+    assert!(matches!(
+        store.insert_token_link(&links[0]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.token_children(&[root]).await.unwrap(), vec![links[0]]);
+    assert_eq!(
+        store.token_children(&[a]).await.unwrap(),
+        vec![links[1], links[2]]
+    );
+    assert_eq!(
+        store.token_children(&[root, b, c]).await.unwrap(),
+        vec![links[0], links[3]]
+    );
+    assert_eq!(store.token_children(&[d]).await.unwrap(), vec![]);
+    assert_eq!(store.token_children(&[]).await.unwrap(), vec![]);
+    // More parents than one statement binds.
+    let many: Vec<TokenId> = (0..1200).map(|_| next_token_id()).chain([b]).collect();
+    assert_eq!(store.token_children(&many).await.unwrap(), vec![links[3]]);
+
+    assert_eq!(store.purge_token_links(NOW + 200).await.unwrap(), 2);
+    assert_eq!(store.token_children(&[a]).await.unwrap(), vec![links[2]]);
+    assert_eq!(store.token_children(&[b]).await.unwrap(), vec![links[3]]);
+}
+
+/// Revoking one kind of a user's tokens (its sessions) leaves the other kinds alone.
+async fn check_revoke_user_tokens_of_kind(store: &dyn Store) {
+    let (_, alice) = seed(store, "kindco", "alice").await;
+    let api = token(&alice, "ci");
+    let session = TokenRecord {
+        kind: TokenKind::Session,
+        ..token(&alice, "session-1")
+    };
+    let revoked_session = TokenRecord {
+        kind: TokenKind::Session,
+        ..token(&alice, "session-2")
+    };
+    for t in [&api, &session, &revoked_session] {
+        store.insert_token(t, NOW).await.unwrap();
+    }
+    store
+        .revoke_token(revoked_session.id, None, NOW + 1)
+        .await
+        .unwrap();
+    let revocations = store
+        .revoke_user_tokens_of_kind(alice.id, TokenKind::Session, Some(alice.id), NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        revocations,
+        vec![Revocation {
+            token_id: session.id,
+            expires_at: session.expires_at
+        }]
+    );
+    let stored = store.get_token(session.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.revoked_at, stored.revoked_by),
+        (Some(NOW + 2), Some(alice.id))
+    );
+    assert_eq!(
+        store.get_token(api.id).await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert!(store.get_revocation(session.id).await.unwrap().is_some());
+    assert!(store.get_revocation(api.id).await.unwrap().is_none());
 }
 
 /// Every write that verification follows leaves a feed row in its own transaction; other

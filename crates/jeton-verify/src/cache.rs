@@ -19,6 +19,9 @@ pub(crate) enum Hit {
 
 struct Entry {
     identity: Option<Identity>,
+    /// For a token issued by token exchange: the ids of its chain's root and parent, whose
+    /// revocation ends it too.
+    ancestors: Vec<String>,
     until: Instant,
 }
 
@@ -37,7 +40,7 @@ pub(crate) struct Cache {
 pub(crate) enum Invalidate<'a> {
     /// Every answer.
     All,
-    /// Answers about this token or API key.
+    /// Answers about this token or API key, and about tokens exchanged from it.
     Token(&'a str),
     /// Answers about credentials of this user or service user.
     Principal(&'a str),
@@ -77,20 +80,34 @@ impl Cache {
 
     /// Stores a positive answer obtained when the epoch was `epoch`, unless something was
     /// invalidated since (the answer may predate that change).
-    pub(crate) fn insert_valid(&self, key: Key, identity: Identity, until: Instant, epoch: u64) {
+    pub(crate) fn insert_valid(
+        &self,
+        key: Key,
+        identity: Identity,
+        ancestors: Vec<String>,
+        until: Instant,
+        epoch: u64,
+    ) {
         let mut state = self.state.write().expect("lock");
         if state.epoch != epoch {
             return;
         }
-        self.insert(&mut state, key, Some(identity), until);
+        self.insert(&mut state, key, Some(identity), ancestors, until);
     }
 
     pub(crate) fn insert_refused(&self, key: Key, until: Instant) {
         let mut state = self.state.write().expect("lock");
-        self.insert(&mut state, key, None, until);
+        self.insert(&mut state, key, None, Vec::new(), until);
     }
 
-    fn insert(&self, state: &mut State, key: Key, identity: Option<Identity>, until: Instant) {
+    fn insert(
+        &self,
+        state: &mut State,
+        key: Key,
+        identity: Option<Identity>,
+        ancestors: Vec<String>,
+        until: Instant,
+    ) {
         if state.entries.len() >= self.capacity && !state.entries.contains_key(&key) {
             let now = Instant::now();
             state.entries.retain(|_, e| e.until > now);
@@ -107,7 +124,14 @@ impl Cache {
                 }
             }
         }
-        state.entries.insert(key, Entry { identity, until });
+        state.entries.insert(
+            key,
+            Entry {
+                identity,
+                ancestors,
+                until,
+            },
+        );
     }
 
     /// Drops what a change invalidates; refusals are kept except by `All` (they only ever
@@ -119,16 +143,21 @@ impl Cache {
             state.entries.clear();
             return;
         }
-        let keep = |identity: &Identity| match what {
-            Invalidate::All => false,
-            Invalidate::Token(id) => identity.token_id != id,
-            Invalidate::Principal(id) => identity.user_id != id,
-            Invalidate::Tenant(id) => identity.tenant_id != id,
-            Invalidate::Jwts => identity.kind == CredentialKind::ApiKey,
+        let keep = |entry: &Entry| {
+            let Some(identity) = &entry.identity else {
+                return true;
+            };
+            match what {
+                Invalidate::All => false,
+                Invalidate::Token(id) => {
+                    identity.token_id != id && !entry.ancestors.iter().any(|a| a == id)
+                }
+                Invalidate::Principal(id) => identity.user_id != id,
+                Invalidate::Tenant(id) => identity.tenant_id != id,
+                Invalidate::Jwts => identity.kind == CredentialKind::ApiKey,
+            }
         };
-        state
-            .entries
-            .retain(|_, e| e.identity.as_ref().is_none_or(keep));
+        state.entries.retain(|_, e| keep(e));
     }
 }
 
@@ -160,12 +189,14 @@ mod tests {
         cache.insert_valid(
             [1; 32],
             identity("u1", "a", CredentialKind::ApiToken),
+            Vec::new(),
             later,
             e,
         );
         cache.insert_valid(
             [2; 32],
             identity("u2", "b", CredentialKind::ApiKey),
+            Vec::new(),
             later,
             e,
         );
@@ -185,6 +216,7 @@ mod tests {
         cache.insert_valid(
             [4; 32],
             identity("u1", "c", CredentialKind::ApiToken),
+            Vec::new(),
             later,
             e,
         );
@@ -199,6 +231,53 @@ mod tests {
                 .get(&[3; 32], later + Duration::from_secs(1))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_revoked_token_drops_the_tokens_exchanged_from_it() {
+        let cache = Cache::new(10);
+        let later = Instant::now() + Duration::from_secs(60);
+        let e = cache.epoch();
+        let oauth = |token: &str| identity("svc", token, CredentialKind::OAuth);
+        cache.insert_valid([1; 32], oauth("root"), Vec::new(), later, e);
+        cache.insert_valid(
+            [2; 32],
+            oauth("child"),
+            vec!["root".into(), "root".into()],
+            later,
+            e,
+        );
+        cache.insert_valid(
+            [3; 32],
+            oauth("grandchild"),
+            vec!["root".into(), "child".into()],
+            later,
+            e,
+        );
+        cache.insert_valid([4; 32], oauth("other"), Vec::new(), later, e);
+        // The middle of the chain: itself and its descendants go, its ancestor stays.
+        cache.drop_matching(Invalidate::Token("child"));
+        assert!(cache.get(&[2; 32], Instant::now()).is_none());
+        assert!(cache.get(&[3; 32], Instant::now()).is_none());
+        assert!(matches!(
+            cache.get(&[1; 32], Instant::now()),
+            Some(Hit::Valid(_))
+        ));
+        let e = cache.epoch();
+        cache.insert_valid(
+            [3; 32],
+            oauth("grandchild"),
+            vec!["root".into(), "child".into()],
+            later,
+            e,
+        );
+        cache.drop_matching(Invalidate::Token("root"));
+        assert!(cache.get(&[1; 32], Instant::now()).is_none());
+        assert!(cache.get(&[3; 32], Instant::now()).is_none());
+        assert!(matches!(
+            cache.get(&[4; 32], Instant::now()),
+            Some(Hit::Valid(_))
+        ));
     }
 
     #[test]

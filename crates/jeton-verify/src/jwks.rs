@@ -44,12 +44,36 @@ struct Jwk {
 #[derive(Deserialize)]
 struct Claims {
     exp: i64,
+    /// `session`, `api` or `oauth`: decides the header `typ` the token must carry.
+    kind: String,
+    /// For a token issued by token exchange: its chain's first token.
+    #[serde(default)]
+    root_jti: Option<String>,
+    /// For a token issued by token exchange: the token it was exchanged for.
+    #[serde(default)]
+    parent: Option<String>,
+}
+
+/// What the offline checks learnt of a token.
+pub(crate) struct Checked {
+    /// Its expiry (Unix seconds).
+    pub(crate) exp: i64,
+    /// The tokens whose revocation also ends this one (its exchange chain's root and parent).
+    pub(crate) ancestors: Vec<String>,
+}
+
+/// The header `typ` a Jeton token of `kind` carries: `at+jwt` for OAuth access tokens (RFC
+/// 9068), `JWT` for sessions and API tokens; the same rule as the server's.
+fn typ_of(kind: &str) -> &'static str {
+    if kind == "oauth" { "at+jwt" } else { "JWT" }
 }
 
 impl Jwks {
     pub(crate) fn new(config: &Config) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[&config.issuer]);
+        // Normalised as Jeton normalises its own (no trailing slash), so that either spelling
+        // of `--issuer` configured here matches the `iss` of its tokens exactly.
+        validation.set_issuer(&[config.issuer.trim().trim_end_matches('/')]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
         validation.validate_exp = true;
@@ -127,16 +151,18 @@ impl Jwks {
     }
 
     /// Checks a JWT offline: `EdDSA` with a `kid` of the JWKS (fetched again, rate-limited, when
-    /// unknown), signature, `iss`, `aud`, `exp`, `nbf`. Answers its `exp`.
+    /// unknown), signature, `iss`, `aud`, `exp`, `nbf`, and a header `typ` that is the one of
+    /// the token's `kind`. Answers its `exp` and its exchange chain.
     pub(crate) async fn verify(
         &self,
         http: &reqwest::Client,
         token: &str,
-    ) -> Result<i64, &'static str> {
+    ) -> Result<Checked, &'static str> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed token")?;
         if header.alg != Algorithm::EdDSA {
             return Err("algorithm not allowed");
         }
+        let typ = header.typ;
         let kid = header.kid.ok_or("no kid")?;
         let key = match self.key(&kid) {
             Some(key) => key,
@@ -157,6 +183,85 @@ impl Jwks {
                     _ => "malformed token",
                 }
             })?;
-        Ok(claims.claims.exp)
+        let claims = claims.claims;
+        if typ.as_deref() != Some(typ_of(&claims.kind)) {
+            return Err("token type does not match its kind");
+        }
+        Ok(Checked {
+            exp: claims.exp,
+            ancestors: claims.root_jti.into_iter().chain(claims.parent).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    /// A JWKS that knows one key, and a function signing claims with it under a given `typ`.
+    fn known_key() -> (Jwks, impl Fn(Option<&str>, &serde_json::Value) -> String) {
+        let record = jeton_server::keys::generate_key([3; 32], 1).unwrap();
+        let jwks = Jwks::new(&Config::new(
+            "http://127.0.0.1:9",
+            "https://jeton.test/",
+            "k",
+        ));
+        let decoding =
+            DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(&record.public_key)).unwrap();
+        *jwks.keys.write().unwrap() =
+            Some(Arc::new(HashMap::from([(record.kid.clone(), decoding)])));
+        let encoding = jsonwebtoken::EncodingKey::from_ed_der(&record.private_key);
+        let sign = move |typ: Option<&str>, claims: &serde_json::Value| {
+            let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+            header.kid = Some(record.kid.clone());
+            header.typ = typ.map(str::to_string);
+            jsonwebtoken::encode(&header, claims, &encoding).unwrap()
+        };
+        (jwks, sign)
+    }
+
+    #[tokio::test]
+    async fn a_token_whose_typ_is_not_its_kinds_is_refused() {
+        let (jwks, sign) = known_key();
+        let http = reqwest::Client::new();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = |kind: &str| {
+            serde_json::json!({
+                // The configured issuer had a trailing slash; Jeton's `iss` has none.
+                "iss": "https://jeton.test", "aud": "jeton", "sub": "u", "kind": kind,
+                "jti": "j", "iat": now, "nbf": now, "exp": now + 600,
+                "root_jti": "r", "parent": "p",
+            })
+        };
+        for (typ, kind, ok) in [
+            (Some("JWT"), "api", true),
+            (Some("JWT"), "session", true),
+            (Some("at+jwt"), "oauth", true),
+            (Some("at+jwt"), "api", false),
+            (Some("at+jwt"), "session", false),
+            (Some("JWT"), "oauth", false),
+            (None, "oauth", false),
+            (None, "api", false),
+            (Some("AT+JWT"), "oauth", false),
+        ] {
+            let result = jwks.verify(&http, &sign(typ, &claims(kind))).await;
+            assert_eq!(result.is_ok(), ok, "typ {typ:?}, kind {kind}");
+            if let Ok(checked) = result {
+                assert_eq!(checked.ancestors, ["r", "p"]);
+            }
+        }
+        // Without a kind, no type can be checked: refused.
+        let mut no_kind = claims("api");
+        no_kind.as_object_mut().unwrap().remove("kind");
+        assert!(
+            jwks.verify(&http, &sign(Some("JWT"), &no_kind))
+                .await
+                .is_err()
+        );
     }
 }

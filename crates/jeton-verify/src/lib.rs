@@ -6,8 +6,10 @@
 //! - **JWTs** (personal API tokens, session tokens, OAuth2 client-credentials tokens) are
 //!   checked offline against the server's JWKS (`GET {base}/.well-known/jwks.json`): `EdDSA`
 //!   (Ed25519) only, `kid` required, signature, `iss`, `aud`, `exp` and `nbf` with 5 s of
-//!   leeway. A `kid` that is not in the JWKS makes the verifier fetch it again, at most once
-//!   every [`Config::jwks_refresh_interval`], before the token is refused.
+//!   leeway, and a header `typ` matching the token's kind (`at+jwt` for OAuth access tokens,
+//!   RFC 9068; `JWT` for the others). A `kid` that is not in the JWKS makes the verifier fetch
+//!   it again, at most once every [`Config::jwks_refresh_interval`], before the token is
+//!   refused. The configured issuer may end with a slash: Jeton's `iss` never does.
 //! - **The first time** a credential is seen (a JWT that passed those checks, or an API key
 //!   `jsk_…`), the verifier asks Jeton once (`GET {base}/api/v1/auth/verify`) whether it is
 //!   revoked and whose it is, and caches the answer under the SHA-256 of the credential (the
@@ -348,15 +350,15 @@ impl Verifier {
             _ => {}
         }
         let is_jwt = looks_like_jwt(credential);
-        let jwt_exp = if is_jwt {
-            let exp = inner
+        let (jwt_exp, ancestors) = if is_jwt {
+            let checked = inner
                 .jwks
                 .verify(&inner.http, credential)
                 .await
                 .map_err(VerifyError::Invalid)?;
-            Some(exp)
+            (Some(checked.exp), checked.ancestors)
         } else {
-            None
+            (None, Vec::new())
         };
         let epoch = inner.cache.epoch();
         match inner.ask(credential, is_jwt).await? {
@@ -368,9 +370,15 @@ impl Verifier {
                         let left = u64::try_from(until.saturating_sub(now_unix)).unwrap_or(0);
                         ttl = ttl.min(Duration::from_secs(left));
                     }
-                    inner
-                        .cache
-                        .insert_valid(key, identity.clone(), Instant::now() + ttl, epoch);
+                    // With the token's exchange chain: the revocation of an ancestor, reported
+                    // by the feed, drops this answer too.
+                    inner.cache.insert_valid(
+                        key,
+                        identity.clone(),
+                        ancestors,
+                        Instant::now() + ttl,
+                        epoch,
+                    );
                 }
                 Ok(identity)
             }

@@ -473,3 +473,86 @@ async fn without_the_feed_every_request_is_asked_and_without_jeton_refused() {
         Err(VerifyError::Invalid(_))
     ));
 }
+
+/// An OAuth access token of a service user, then one exchanged from it.
+async fn oauth_token(jeton: &Jeton, id: &str, key: &str) -> String {
+    let (status, body) = jeton
+        .post(
+            "/oauth/token",
+            None,
+            json!({"grant_type": "client_credentials", "client_id": id, "client_secret": key}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn exchange(jeton: &Jeton, subject: &str) -> String {
+    let (status, body) = jeton
+        .post(
+            "/oauth/token",
+            None,
+            json!({
+                "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                "subject_token": subject,
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn tokens_exchanged_from_a_revoked_token_are_refused_within_a_second() {
+    let jeton = Jeton::spawn(ISSUER).await;
+    let service = Protected::spawn(&jeton).await;
+    let (key, id) = followed_service_user(&jeton, &service, "etl", &[]).await;
+    let root = oauth_token(&jeton, &id, &key).await;
+    let a = exchange(&jeton, &root).await;
+    let b = exchange(&jeton, &a).await;
+    let c = exchange(&jeton, &b).await;
+    // Every answer cached by the service.
+    for token in [&root, &a, &b, &c] {
+        assert_eq!(service.bearer(token).await.0, StatusCode::OK);
+    }
+    let calls = jeton.verify_calls();
+    for token in [&root, &a, &b, &c] {
+        assert_eq!(service.bearer(token).await.0, StatusCode::OK);
+    }
+    assert_eq!(jeton.verify_calls(), calls, "answers were cached");
+
+    // Revoking the middle of the chain: it and its descendants go, its ancestor stays.
+    let response = jeton
+        .http
+        .post(format!("{}/oauth/revoke", jeton.base))
+        .basic_auth(&id, Some(&key))
+        .form(&[("token", a.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    for token in [&a, &b, &c] {
+        let took = service.until_refused(token).await;
+        assert!(took < PROPAGATION_BOUND, "took {took:?}");
+    }
+    assert_eq!(service.bearer(&root).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_issuer_may_be_spelled_with_a_trailing_slash_on_either_side() {
+    // Jeton configured with the slash, the verifier without (Protected uses `ISSUER`).
+    let jeton = Jeton::spawn(&format!("{ISSUER}/")).await;
+    let service = Protected::spawn(&jeton).await;
+    let (token, _) = jeton.token().await;
+    assert_eq!(service.bearer(&token).await.0, StatusCode::OK);
+
+    // Jeton configured without the slash, the verifier with it.
+    let jeton = Jeton::spawn(ISSUER).await;
+    let (feed_key, _) = jeton
+        .service_user("resource-server", "root", &["feed"])
+        .await;
+    let verifier = Verifier::new(Config::new(&jeton.base, format!("{ISSUER}/"), feed_key)).unwrap();
+    assert!(verifier.ready(Duration::from_secs(5)).await);
+    let (token, _) = jeton.token().await;
+    assert!(verifier.verify(&token).await.is_ok());
+}

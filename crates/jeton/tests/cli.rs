@@ -1981,3 +1981,81 @@ fn control_characters_from_the_server_are_shown_visibly_and_json_stays_exact() {
         "{audit_json}"
     );
 }
+
+#[test]
+fn set_password_asks_for_the_current_one_and_ends_the_sessions() {
+    let server = spawn_server();
+    let admin = User::at(&server.url);
+    admin.login_admin();
+    admin
+        .run_stdin(
+            &["user", "create", "--username", "carol", "--password-stdin"],
+            "carol-password-1",
+        )
+        .ok();
+    let carol = User::at(&server.url);
+    carol
+        .run_stdin(
+            &["login", "--username", "carol", "--password-stdin"],
+            "carol-password-1",
+        )
+        .ok();
+    // A wrong current password: refused, nothing changed.
+    let run = carol
+        .run_stdin(
+            &[
+                "user",
+                "set-password",
+                "--current-password-stdin",
+                "--password-stdin",
+            ],
+            "not-her-password\ncarol-password-2\n",
+        )
+        .code(1);
+    assert!(run.stderr.contains("(403)"), "{run:#?}");
+    // Without the current password (`user update` sends none): refused with the way to do it.
+    let run = carol
+        .run_stdin(
+            &["user", "update", "carol", "--password-stdin"],
+            "carol-password-2",
+        )
+        .code(1);
+    assert!(run.stderr.contains("set-password"), "{run:#?}");
+    carol.run(&["whoami"]).ok();
+
+    let run = carol
+        .run_stdin(
+            &[
+                "user",
+                "set-password",
+                "--current-password-stdin",
+                "--password-stdin",
+            ],
+            "carol-password-1\ncarol-password-2\n",
+        )
+        .ok();
+    assert!(run.stdout.contains("sessions are revoked"), "{run:#?}");
+    // Her session (the saved profile's) ended with the change.
+    carol.run(&["whoami"]).code(1);
+    let again = User::at(&server.url);
+    again
+        .run_stdin(
+            &["login", "--username", "carol", "--password-stdin"],
+            "carol-password-2",
+        )
+        .ok();
+    // An administrator resets it without the current one.
+    admin
+        .run_stdin(
+            &[
+                "user",
+                "set-password",
+                "carol",
+                "--password-stdin",
+                "--revoke-tokens",
+            ],
+            "carol-password-3",
+        )
+        .ok();
+    again.run(&["whoami"]).code(1);
+}

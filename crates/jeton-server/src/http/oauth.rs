@@ -247,7 +247,7 @@ fn caller(
 }
 
 async fn grant(state: &AppState, addr: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Response {
-    let result = (|| {
+    let request = (|| {
         let params = parameters(headers, body)?;
         let grant_type = params.get("grant_type").cloned().unwrap_or_default();
         if grant_type.is_empty() {
@@ -265,8 +265,12 @@ async fn grant(state: &AppState, addr: Option<&str>, headers: &HeaderMap, body: 
             subject_token: params.get("subject_token").cloned().map(Secret::new),
             subject_token_type: params.get("subject_token_type").cloned(),
         };
-        state.service.grant(&request, addr)
+        Ok(request)
     })();
+    let result = match request {
+        Ok(request) => state.service.grant(&request, addr).await,
+        Err(err) => Err(err),
+    };
     let result = match result {
         Ok(issued) => match state.service.settle_grace_ends().await {
             Ok(()) => Ok(issued),
@@ -497,12 +501,9 @@ async fn revoke(
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth",
     responses((status = 200, description = "Server metadata", body = api::AuthorizationServerMetadata)))]
 async fn metadata(State(state): State<AppState>) -> Json<api::AuthorizationServerMetadata> {
-    let issuer = state
-        .service
-        .config()
-        .issuer
-        .trim_end_matches('/')
-        .to_string();
+    // Exactly the `iss` of the tokens (RFC 8414 §3.3): the issuer was normalised once, at
+    // start-up.
+    let issuer = state.service.config().issuer.clone();
     let strings = |values: &[&str]| values.iter().map(|v| v.to_string()).collect::<Vec<_>>();
     let auth_methods = strings(&["client_secret_basic", "client_secret_post"]);
     Json(api::AuthorizationServerMetadata {
@@ -511,11 +512,11 @@ async fn metadata(State(state): State<AppState>) -> Json<api::AuthorizationServe
         introspection_endpoint: format!("{issuer}/oauth/introspect"),
         revocation_endpoint: format!("{issuer}/oauth/revoke"),
         grant_types_supported: strings(&["client_credentials", TOKEN_EXCHANGE_GRANT]),
-        response_types_supported: strings(&["token"]),
+        // No authorization endpoint: no response type (RFC 8414 §2 requires the member).
+        response_types_supported: Vec::new(),
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         introspection_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint_auth_methods_supported: auth_methods,
-        token_endpoint_auth_signing_alg_values_supported: strings(&["EdDSA"]),
         service_documentation: format!("{issuer}/openapi.json"),
         issuer,
     })

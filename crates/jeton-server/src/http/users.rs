@@ -143,7 +143,9 @@ async fn get_user(
 }
 
 /// Change a user's password, active flag or access level. Deactivating a user makes all of its
-/// tokens fail at once.
+/// tokens fail at once. Changing one's own password needs `current_password`; an administrator
+/// resets only the passwords of users below its own level. A new password revokes the user's
+/// sessions, and with `revoke_tokens` its API tokens.
 #[utoipa::path(patch, path = "/api/v1/users/{user}", tag = "users", security(("bearer" = [])),
     params(("user" = String, Path, description = "User id or username")),
     request_body = api::UpdateUserRequest,
@@ -170,6 +172,8 @@ async fn update_user(
                 password: body.password.map(Secret::new),
                 active: body.active,
                 access_level: body.access_level,
+                current_password: body.current_password.map(Secret::new),
+                revoke_tokens: body.revoke_tokens.unwrap_or(false),
             },
         )
         .await?;

@@ -36,6 +36,11 @@ pub struct UpdateUserInput {
     pub active: Option<bool>,
     /// New access level as text.
     pub access_level: Option<String>,
+    /// The actor's current password: required when it changes its own password.
+    pub current_password: Option<Secret>,
+    /// With a new password: also revoke the user's API tokens (its sessions are always
+    /// revoked).
+    pub revoke_tokens: bool,
 }
 
 /// A name already taken, said in words; other store errors as usual.
@@ -301,7 +306,10 @@ impl Service {
     }
 
     /// Changes a user's password, active flag or access level. Users may change their own
-    /// password; everything else needs an administrator at least as powerful as the target.
+    /// password, given their current one; an administrator resets the password only of users
+    /// strictly below its own level (root: anyone); everything else needs an administrator at
+    /// least as powerful as the target. A new password revokes the user's sessions, and with
+    /// `revoke_tokens` its API tokens too.
     pub async fn update_user(
         &self,
         actor: &Actor,
@@ -352,23 +360,106 @@ impl Service {
             patch.active = Some(active);
             changes.push(if active { "activated" } else { "deactivated" });
         }
+        let new_password = input.password.is_some();
+        if !new_password && input.revoke_tokens {
+            return Err(ApiError::Unprocessable(
+                "revoke_tokens goes with a new password; to revoke a user's tokens alone, revoke all of them".to_string(),
+            ));
+        }
         if let Some(password) = input.password {
+            if is_self {
+                self.check_current_password(actor, &user, input.current_password)
+                    .await?;
+            } else {
+                require(
+                    actor
+                        .subject()
+                        .act_for_user(user.tenant_id, user.access_level),
+                    "user",
+                    "only root may reset the password of a user at your own access level",
+                )?;
+            }
             passwords::check_policy(&password)?;
             patch.password_hash = Some(passwords::hash(password).await?);
             changes.push("password");
         }
         let now = self.now();
         let user = self.write_user(&user, &patch, now).await?;
-        self.audit
-            .write(
-                Event::new("user.update", now)
-                    .actor(actor)
-                    .tenant(user.tenant_id)
-                    .target("user", user.id, &user.username)
-                    .detail("changes", changes.join(",")),
-            )
-            .await;
+        let mut event = Event::new("user.update", now)
+            .actor(actor)
+            .tenant(user.tenant_id)
+            .target("user", user.id, &user.username)
+            .detail("changes", changes.join(","));
+        if new_password {
+            // Whoever held a session from the old password loses it.
+            let mut revoked = self
+                .store
+                .revoke_user_tokens_of_kind(
+                    user.id,
+                    jeton_core::TokenKind::Session,
+                    Some(actor.principal.id),
+                    now,
+                )
+                .await?;
+            let sessions = revoked.len();
+            if input.revoke_tokens {
+                revoked.extend(
+                    self.store
+                        .revoke_user_tokens(user.id, Some(actor.principal.id), now)
+                        .await?,
+                );
+            }
+            for revocation in &revoked {
+                self.directory.revoke(*revocation);
+            }
+            event = event
+                .detail("sessions_revoked", sessions)
+                .detail("tokens_revoked", revoked.len() - sessions);
+        }
+        self.audit.write(event).await;
         Ok(user)
+    }
+
+    /// A user changing its own password proves it knows the current one. Throttled like a
+    /// login (the same per-name and per-address counters), so that a stolen session cannot
+    /// be used to guess the password; a failure is audited and answered 403.
+    async fn check_current_password(
+        &self,
+        actor: &Actor,
+        user: &UserRecord,
+        current: Option<Secret>,
+    ) -> ApiResult<()> {
+        let Some(current) = current.filter(|p| !p.expose().is_empty()) else {
+            return Err(ApiError::Unprocessable(
+                "changing your own password needs your current password: send current_password \
+                 (jeton user set-password prompts for it)"
+                    .to_string(),
+            ));
+        };
+        let now = self.now();
+        let addr = actor.client_addr.as_deref();
+        let attempt = crate::throttle::Attempt::new("user", &user.username.to_lowercase(), addr);
+        if let Err(retry_after) = self.throttle.begin(&attempt, now) {
+            return Err(ApiError::TooManyRequests {
+                message: format!(
+                    "too many wrong current passwords; try again in {retry_after} seconds"
+                ),
+                retry_after,
+            });
+        }
+        if passwords::verify(current, user.password_hash.clone()).await {
+            self.throttle.succeeded(&attempt, now);
+            return Ok(());
+        }
+        self.audit.queue(
+            Event::new("user.password_check", now)
+                .actor(actor)
+                .tenant(user.tenant_id)
+                .target("user", user.id, &user.username)
+                .outcome("failure")
+                .detail("reason", "bad_password"),
+        );
+        Err(ApiError::forbidden("the current password is wrong"))
     }
 
     /// Deletes a user with its tokens (administrators; never oneself).

@@ -9,7 +9,7 @@
 use jeton_core::scope::{self, ADMIN_SCOPE};
 use jeton_core::token::Claims;
 use jeton_core::{ServiceUserId, TokenId, TokenKind};
-use jeton_store::Revocation;
+use jeton_store::{Revocation, TokenLink};
 
 use super::Service;
 use crate::audit::Event;
@@ -153,6 +153,17 @@ pub struct AccessToken {
     pub scope: String,
 }
 
+/// Where a token issued by token exchange sits in its chain, and how long it may live.
+#[derive(Debug, Clone, Copy)]
+struct ExchangeLink {
+    /// The subject token.
+    parent: TokenId,
+    /// The chain's first token.
+    root: TokenId,
+    /// The latest expiry allowed: the subject's, unless the client authenticated.
+    not_after: Option<i64>,
+}
+
 /// What introspection says of a token (RFC 7662 §2.2); `None` means `{"active": false}`.
 #[derive(Debug, Clone)]
 pub struct Introspection {
@@ -238,7 +249,7 @@ impl Service {
 
     /// The token endpoint: `client_credentials`, and token exchange of a Jeton access token for
     /// a fresh one.
-    pub fn grant(
+    pub async fn grant(
         &self,
         request: &TokenRequest,
         addr: Option<&str>,
@@ -256,9 +267,15 @@ impl Service {
                     )
                 })?;
                 let actor = self.authenticate_client(client, addr)?;
-                self.issue_access_token(&actor, request.scope.as_deref(), "client_credentials")
+                self.issue_access_token(
+                    &actor,
+                    request.scope.as_deref(),
+                    "client_credentials",
+                    None,
+                )
+                .map(|(token, _)| token)
             }
-            TOKEN_EXCHANGE_GRANT => self.exchange(request, addr),
+            TOKEN_EXCHANGE_GRANT => self.exchange(request, addr).await,
             other => Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
                 format!(
@@ -271,7 +288,16 @@ impl Service {
 
     /// Token exchange (RFC 8693): a valid Jeton access token of a service user buys a fresh one
     /// for the same service user and key, with the same or narrower scopes.
-    fn exchange(
+    ///
+    /// A credential can only beget credentials narrower and shorter-lived than itself: without
+    /// client authentication the new token expires no later than the subject token (so a
+    /// stolen token cannot be refreshed forever); with the service user's own client
+    /// authentication (its id and API key) it gets a fresh lifetime, as a `client_credentials`
+    /// grant would. Either way the new token belongs to the subject's exchange chain: it
+    /// carries the chain's root and its parent as claims, and the link is recorded in the store
+    /// before the token is returned, so that revoking any token of the chain revokes every token
+    /// exchanged from it.
+    async fn exchange(
         &self,
         request: &TokenRequest,
         addr: Option<&str>,
@@ -307,7 +333,7 @@ impl Service {
                 "only access tokens of service users can be exchanged",
             ));
         }
-        if let Some(client) = client
+        if let Some(client) = &client
             && client.principal.id != subject.principal.id
         {
             return Err(OAuthError::new(
@@ -326,9 +352,58 @@ impl Service {
             scope::check_covered(Some(held), &wanted)
                 .map_err(|e| OAuthError::new(OAuthErrorCode::InvalidScope, e.to_string()))?;
         }
+        let link = ExchangeLink {
+            parent: subject.token_id,
+            root: subject.chain_root.unwrap_or(subject.token_id),
+            // Only the client's own authentication renews the lifetime.
+            not_after: if client.is_some() {
+                None
+            } else {
+                subject.expires_at
+            },
+        };
         let mut actor = subject;
         actor.client_addr = addr.map(str::to_string);
-        self.issue_access_token(&actor, wanted.as_deref(), "token_exchange")
+        let (token, claims) =
+            self.issue_access_token(&actor, wanted.as_deref(), "token_exchange", Some(link))?;
+        // Recorded before the token is returned, then the parent checked again in the store: a
+        // revocation that walked the chain before this link was written has recorded the
+        // parent's revocation before it read the parent's children (see `revoke_descendants`),
+        // so one of the two always sees the other and no token escapes a concurrent revocation.
+        self.store
+            .insert_token_link(&TokenLink {
+                token_id: claims.jti,
+                parent_id: link.parent,
+                root_id: link.root,
+                tenant_id: claims.tid,
+                created_at: claims.iat,
+                expires_at: claims.exp,
+            })
+            .await
+            .map_err(ApiError::from)?;
+        let parent_revoked = self
+            .store
+            .get_revocation(link.parent)
+            .await
+            .map_err(ApiError::from)?
+            .is_some();
+        if parent_revoked || self.directory.is_revoked(link.root) {
+            let revocation = Revocation {
+                token_id: claims.jti,
+                expires_at: claims.exp,
+            };
+            // Not returned, and refused everywhere should it ever be presented.
+            self.store
+                .record_revocation(revocation, now)
+                .await
+                .map_err(ApiError::from)?;
+            self.directory.revoke(revocation);
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidGrant,
+                "the subject token is invalid, expired or revoked",
+            ));
+        }
+        Ok(token)
     }
 
     /// Signs an `oauth` access token for a service user authenticated with an API key (or an
@@ -338,7 +413,8 @@ impl Service {
         actor: &Actor,
         requested: Option<&str>,
         grant: &str,
-    ) -> Result<AccessToken, OAuthError> {
+        link: Option<ExchangeLink>,
+    ) -> Result<(AccessToken, Claims), OAuthError> {
         let principal = &actor.principal;
         let key = actor.api_key.ok_or_else(OAuthError::invalid_client)?;
         let requested = scope::normalize(requested)
@@ -375,6 +451,15 @@ impl Service {
         if let Some(until) = principal.expires_at {
             exp = exp.min(until);
         }
+        if let Some(until) = link.and_then(|link| link.not_after) {
+            exp = exp.min(until);
+        }
+        if exp <= now {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidGrant,
+                "the subject token is invalid, expired or revoked",
+            ));
+        }
         let jti = self.new_id(TokenId::new_v7);
         let claims = Claims {
             iss: self.config.issuer.clone(),
@@ -388,21 +473,30 @@ impl Service {
             nbf: now,
             exp,
             akid: Some(key),
+            root_jti: link.map(|link| link.root),
+            parent: link.map(|link| link.parent),
         };
         let token = self.verifier.keys().sign(&claims)?;
-        self.audit.queue(
-            Event::new("oauth.token", now)
-                .actor(actor)
-                .target("token", jti, &principal.username)
-                .detail("grant_type", grant)
-                .detail("scope", claims.scope.clone())
-                .detail("key_id", key.to_string()),
-        );
-        Ok(AccessToken {
-            token: jeton_core::Secret::new(token),
-            expires_in: exp - now,
-            scope: claims.scope,
-        })
+        let mut event = Event::new("oauth.token", now)
+            .actor(actor)
+            .target("token", jti, &principal.username)
+            .detail("grant_type", grant)
+            .detail("scope", claims.scope.clone())
+            .detail("key_id", key.to_string());
+        if let Some(link) = link {
+            event = event
+                .detail("parent", link.parent.to_string())
+                .detail("root", link.root.to_string());
+        }
+        self.audit.queue(event);
+        Ok((
+            AccessToken {
+                token: jeton_core::Secret::new(token),
+                expires_in: exp - now,
+                scope: claims.scope.clone(),
+            },
+            claims,
+        ))
     }
 
     /// RFC 7662: what the caller may learn of `token`. Only tokens of the caller's own tenant
@@ -458,6 +552,57 @@ impl Service {
         Ok(())
     }
 
+    /// Revokes every token exchanged from `token`, transitively, after `token`'s own revocation
+    /// was recorded. Generation by generation, each generation's revocations are committed
+    /// before its children are read: an exchange that links a new child after that read finds
+    /// its parent revoked when it checks (see [`Service::exchange`]). Every revocation goes to
+    /// the store (and so through the change feed to every instance and to `jeton-verify`) and
+    /// to this instance's directory at once. Answers how many descendants were revoked.
+    pub(crate) async fn revoke_descendants(
+        &self,
+        caller: &Actor,
+        token: TokenId,
+        tenant: jeton_core::TenantId,
+    ) -> Result<usize, ApiError> {
+        let now = self.now();
+        let mut generation = vec![token];
+        let mut seen = std::collections::HashSet::from([token]);
+        let mut revoked = 0;
+        while !generation.is_empty() {
+            let children = self.store.token_children(&generation).await?;
+            generation.clear();
+            for link in children {
+                // Links only join tokens of one tenant; one that does not is skipped, not
+                // followed, so that no revocation can reach across tenants.
+                if link.tenant_id != tenant || !seen.insert(link.token_id) {
+                    continue;
+                }
+                let revocation = Revocation {
+                    token_id: link.token_id,
+                    expires_at: link.expires_at,
+                };
+                if link.expires_at > now {
+                    self.store.record_revocation(revocation, now).await?;
+                    self.directory.revoke(revocation);
+                    revoked += 1;
+                }
+                generation.push(link.token_id);
+            }
+        }
+        if revoked > 0 {
+            self.audit
+                .write(
+                    Event::new("token.revoke_chain", now)
+                        .actor(caller)
+                        .tenant(tenant)
+                        .target("token", token, "")
+                        .detail("revoked", revoked),
+                )
+                .await;
+        }
+        Ok(revoked)
+    }
+
     /// Revokes a verified token: through its record when it has one, otherwise (OAuth access
     /// tokens) by recording its revocation until its expiry.
     pub(crate) async fn revoke_verified(
@@ -481,6 +626,8 @@ impl Service {
         };
         self.store.record_revocation(revocation, now).await?;
         self.directory.revoke(revocation);
+        self.revoke_descendants(caller, target.token_id, target.principal.tenant_id)
+            .await?;
         self.audit
             .write(
                 Event::new("token.revoke", now)

@@ -5,11 +5,11 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use jeton_core::{RoleId, ServiceUserId, TenantId, TokenId, UserId};
+use jeton_core::{RoleId, ServiceUserId, TenantId, TokenId, TokenKind, UserId};
 use jeton_store::{
     ApiKeyRecord, AuditFilter, AuditRecord, ChangeRecord, ChangeWatch, PoolStatus, Revocation,
     RoleRecord, ServiceUserPatch, ServiceUserRecord, SigningKeyRecord, Store, StoreResult,
-    TenantRecord, TokenFilter, TokenRecord, UserPatch, UserRecord,
+    TenantRecord, TokenFilter, TokenLink, TokenRecord, UserPatch, UserRecord,
 };
 use tokio::sync::oneshot;
 
@@ -265,6 +265,30 @@ impl Store for GatedStore {
 
     async fn purge_revocations(&self, now: i64) -> StoreResult<u64> {
         self.inner.purge_revocations(now).await
+    }
+
+    async fn revoke_user_tokens_of_kind(
+        &self,
+        user: UserId,
+        kind: TokenKind,
+        by: Option<UserId>,
+        at: i64,
+    ) -> StoreResult<Vec<Revocation>> {
+        self.inner
+            .revoke_user_tokens_of_kind(user, kind, by, at)
+            .await
+    }
+
+    async fn insert_token_link(&self, link: &TokenLink) -> StoreResult<()> {
+        self.inner.insert_token_link(link).await
+    }
+
+    async fn token_children(&self, parents: &[TokenId]) -> StoreResult<Vec<TokenLink>> {
+        self.inner.token_children(parents).await
+    }
+
+    async fn purge_token_links(&self, now: i64) -> StoreResult<u64> {
+        self.inner.purge_token_links(now).await
     }
 
     async fn create_service_user(

@@ -386,6 +386,9 @@ pub enum UserCommand {
     Show(UserArg),
     /// Change a user's password, access level or active flag.
     Update(UserUpdateArgs),
+    /// Change your own password (asks for the current one), or, as an administrator, reset
+    /// the password of a user below your level. Ends the user's sessions.
+    SetPassword(UserSetPasswordArgs),
     /// Deactivate a user: every token of theirs stops working at once.
     #[command(after_help = "Example:\n  jeton user disable alice")]
     Disable(UserArg),
@@ -455,6 +458,27 @@ pub struct UserUpdateArgs {
     /// Read a new password from standard input.
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+/// `jeton user set-password`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    jeton user set-password                       # yours: prompts for the current and the new one\n  \
+    printf '%s\\n%s\\n' \"$OLD\" \"$NEW\" | jeton user set-password --current-password-stdin --password-stdin\n  \
+    printf '%s' \"$NEW\" | jeton user set-password alice --password-stdin --revoke-tokens")]
+pub struct UserSetPasswordArgs {
+    /// The user (id or username) [default: yourself].
+    pub user: Option<String>,
+    /// Read the new password from standard input (after the current one, on its own line,
+    /// with --current-password-stdin) instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Read your current password from standard input (its first line) instead of prompting.
+    #[arg(long)]
+    pub current_password_stdin: bool,
+    /// Also revoke the user's API tokens (their sessions are always revoked).
+    #[arg(long)]
+    pub revoke_tokens: bool,
 }
 
 /// A user and a role.

@@ -3,9 +3,10 @@
 use jeton_api::{CreateUserRequest, PageQuery, UpdateUserRequest, User};
 use jeton_client::collect_pages;
 
-use super::read_secret;
 use super::tokens::PAGE_SIZE;
+use super::{prompt_secret, read_secret};
 use crate::cli::args::UserCommand;
+use crate::cli::args::UserSetPasswordArgs;
 use crate::cli::context::Context;
 use crate::cli::error::CliError;
 use crate::output::{self, Out};
@@ -70,6 +71,7 @@ pub async fn run(ctx: &Context, command: UserCommand) -> Result<(), CliError> {
                 password,
                 active: args.active,
                 access_level: args.access_level,
+                ..Default::default()
             };
             let user = client
                 .update_user(&args.user, &request)
@@ -77,6 +79,7 @@ pub async fn run(ctx: &Context, command: UserCommand) -> Result<(), CliError> {
                 .map_err(|e| ctx.error(e))?;
             print_user(ctx, &user, Some(format!("User {} updated.", user.username)))
         }
+        UserCommand::SetPassword(args) => set_password(ctx, &client, args).await,
         UserCommand::Disable(args) => {
             let user = set_active(ctx, &client, &args.user, false).await?;
             let headline = format!(
@@ -187,4 +190,76 @@ fn print_user(ctx: &Context, user: &User, headline: Option<String>) -> Result<()
         ("CREATED", user.created_at.clone()),
     ]))?;
     Ok(())
+}
+
+/// `jeton user set-password`: one's own password, proven with the current one, or an
+/// administrator's reset of another user's.
+async fn set_password(
+    ctx: &Context,
+    client: &jeton_client::Client,
+    args: UserSetPasswordArgs,
+) -> Result<(), CliError> {
+    let me = client.me().await.map_err(|e| ctx.error(e))?;
+    let target = args.user.unwrap_or_else(|| me.user.username.clone());
+    let is_self = target == me.user.username || target == me.user.id;
+    if args.current_password_stdin && !is_self {
+        return Err(CliError::Usage(
+            "--current-password-stdin is for changing your own password".to_string(),
+        ));
+    }
+    // Standard input holds, one per line, what is read from it: the current password first.
+    let mut stdin_lines = if args.current_password_stdin || args.password_stdin {
+        let both = args.current_password_stdin && args.password_stdin;
+        let text = read_secret(if both { "passwords" } else { "password" })?;
+        text.expose()
+            .lines()
+            .map(|line| line.trim_end_matches('\r').to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
+    } else {
+        Vec::new().into_iter()
+    };
+    let mut from_stdin = |what: &str| {
+        stdin_lines
+            .next()
+            .filter(|line| !line.is_empty())
+            .ok_or_else(|| CliError::Usage(format!("no {what} on standard input")))
+    };
+    let current_password = if !is_self {
+        None
+    } else if args.current_password_stdin {
+        Some(from_stdin("current password")?)
+    } else {
+        Some(prompt_secret("current password")?.expose().to_string())
+    };
+    let password = if args.password_stdin {
+        from_stdin("new password")?
+    } else {
+        let first = prompt_secret("new password")?;
+        let again = prompt_secret("new password again")?;
+        if first.expose() != again.expose() {
+            return Err(CliError::Usage("the two new passwords differ".to_string()));
+        }
+        first.expose().to_string()
+    };
+    let request = UpdateUserRequest {
+        password: Some(password),
+        current_password,
+        revoke_tokens: args.revoke_tokens.then_some(true),
+        ..Default::default()
+    };
+    let user = client
+        .update_user(&target, &request)
+        .await
+        .map_err(|e| ctx.error(e))?;
+    let ended = if args.revoke_tokens {
+        "their sessions and API tokens are revoked"
+    } else {
+        "their sessions are revoked"
+    };
+    let mut headline = format!("Password of {} changed; {ended}.", user.username);
+    if is_self {
+        headline.push_str(" Log in again with 'jeton login' if you used a password session.");
+    }
+    print_user(ctx, &user, Some(headline))
 }
