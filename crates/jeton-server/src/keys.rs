@@ -477,11 +477,17 @@ mod tests {
 
     #[test]
     fn a_token_whose_typ_is_not_its_kinds_is_refused() {
-        let record = generate_key([7; 32], 1).unwrap();
-        let key = jsonwebtoken::EncodingKey::from_ed_der(&record.private_key);
-        let ring =
-            KeyRing::from_records(std::slice::from_ref(&record), "http://jeton.test", "jeton")
-                .unwrap();
+        let record = generate_key([7; 32], 1, &master()).unwrap();
+        let der = open_private_key(&record, &master()).unwrap();
+        let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
+        let ring = KeyRing::from_records(
+            std::slice::from_ref(&record),
+            "http://jeton.test",
+            "jeton",
+            &master(),
+            3600,
+        )
+        .unwrap();
         let now = 1_800_000_000;
         let oauth = Claims {
             kind: TokenKind::Oauth,

@@ -3048,7 +3048,9 @@ async fn api_key_of_new_service_user(base: &str, admin: &str, name: &str) -> Str
     body["api_key"].as_str().unwrap().to_string()
 }
 
-async fn verify_status(server: &Server, credential: &str) -> StatusCode {
+/// The status of `/api/v1/auth/verify` for a credential: an API key in `X-API-Key`, a token as
+/// a bearer token.
+async fn credential_status(server: &Server, credential: &str) -> StatusCode {
     let request = server
         .http
         .get(format!("{}/api/v1/auth/verify", server.base));
@@ -3556,9 +3558,9 @@ async fn a_revoked_signing_key_stops_every_token_it_signed_everywhere() {
     for token in &old_tokens {
         // Verified once on each instance: their answers are cached. (The other instance
         // hears of the new user through the change feed.)
-        assert_eq!(verify_status(&first, token).await, StatusCode::OK);
+        assert_eq!(credential_status(&first, token).await, StatusCode::OK);
         let deadline = Instant::now() + Duration::from_secs(2);
-        while verify_status(&second, token).await != StatusCode::OK {
+        while credential_status(&second, token).await != StatusCode::OK {
             assert!(
                 Instant::now() < deadline,
                 "the other instance refuses a valid token"
@@ -3590,7 +3592,7 @@ async fn a_revoked_signing_key_stops_every_token_it_signed_everywhere() {
     assert_eq!(status, StatusCode::CREATED, "{rotated}");
     let new_kid = rotated["kid"].as_str().unwrap().to_string();
     for token in &old_tokens {
-        assert_eq!(verify_status(&first, token).await, StatusCode::OK);
+        assert_eq!(credential_status(&first, token).await, StatusCode::OK);
     }
     // Wait until the other instance has the new key too.
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -3608,14 +3610,17 @@ async fn a_revoked_signing_key_stops_every_token_it_signed_everywhere() {
     assert_eq!(revoked["status"], "revoked", "{revoked}");
     assert!(revoked["revoked_at"].is_string(), "{revoked}");
     for token in &old_tokens {
-        assert_eq!(verify_status(&first, token).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            credential_status(&first, token).await,
+            StatusCode::UNAUTHORIZED
+        );
         let (status, _) = first.get("/api/v1/me", token).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     assert!(!published_kids(&jwks_of(&first.base).await).contains(&old_kid));
     for token in &old_tokens {
         loop {
-            let status = verify_status(&second, token).await;
+            let status = credential_status(&second, token).await;
             if status == StatusCode::UNAUTHORIZED {
                 break;
             }
@@ -3633,7 +3638,7 @@ async fn a_revoked_signing_key_stops_every_token_it_signed_everywhere() {
     // log say what happened.
     let fresh = second.admin().await;
     assert_eq!(kid_of(&fresh), new_kid);
-    assert_eq!(verify_status(&first, &fresh).await, StatusCode::OK);
+    assert_eq!(credential_status(&first, &fresh).await, StatusCode::OK);
     let (status, again) = first.post(&path, &fresh, json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["revoked_at"], revoked["revoked_at"]);
@@ -3656,7 +3661,7 @@ async fn a_revoked_signing_key_stops_every_token_it_signed_everywhere() {
     let third = spawn_beside(&first, |_| {}).await;
     assert!(!published_kids(&jwks_of(&third.base).await).contains(&old_kid));
     assert_eq!(
-        verify_status(&third, &admin).await,
+        credential_status(&third, &admin).await,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -3668,13 +3673,13 @@ async fn an_expired_signing_key_stays_expired_when_the_clock_moves_back() {
     let first = spawn_served(|_| {}).await;
     let admin = first.admin().await;
     let old_kid = kid_of(&admin);
-    assert_eq!(verify_status(&first, &admin).await, StatusCode::OK);
+    assert_eq!(credential_status(&first, &admin).await, StatusCode::OK);
     let (status, _) = first
         .post("/api/v1/signing-keys/rotate", &admin, json!({}))
         .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(
-        verify_status(&first, &admin).await,
+        credential_status(&first, &admin).await,
         StatusCode::OK,
         "cached"
     );
@@ -3684,7 +3689,7 @@ async fn an_expired_signing_key_stays_expired_when_the_clock_moves_back() {
     first.clock.advance(jump);
     assert!(!published_kids(&jwks_of(&first.base).await).contains(&old_kid));
     assert_eq!(
-        verify_status(&first, &admin).await,
+        credential_status(&first, &admin).await,
         StatusCode::UNAUTHORIZED
     );
     let later = first.admin().await;
@@ -3703,7 +3708,7 @@ async fn an_expired_signing_key_stays_expired_when_the_clock_moves_back() {
     // The clock goes back: the token's own times are fine again, the key is not.
     first.clock.advance(-jump);
     assert_eq!(
-        verify_status(&first, &admin).await,
+        credential_status(&first, &admin).await,
         StatusCode::UNAUTHORIZED
     );
     assert!(!published_kids(&jwks_of(&first.base).await).contains(&old_kid));
@@ -3722,7 +3727,7 @@ async fn an_expired_signing_key_stays_expired_when_the_clock_moves_back() {
     let second = spawn_beside(&first, |_| {}).await;
     assert!(!published_kids(&jwks_of(&second.base).await).contains(&old_kid));
     assert_eq!(
-        verify_status(&second, &admin).await,
+        credential_status(&second, &admin).await,
         StatusCode::UNAUTHORIZED
     );
 }
