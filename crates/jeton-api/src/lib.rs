@@ -866,7 +866,8 @@ pub struct SigningKey {
     /// JOSE algorithm (`EdDSA`).
     pub algorithm: String,
     /// `signing` (signs new tokens), `verifying` (retired; still in the JWKS while tokens it
-    /// signed may live) or `expired` (no token it signed can still be valid).
+    /// signed may live), `expired` (no token it signed can still be valid) or `revoked`
+    /// (withdrawn by an operator: no token it signed verifies).
     pub status: String,
     /// Creation time.
     pub created_at: String,
@@ -874,6 +875,12 @@ pub struct SigningKey {
     pub retired_at: Option<String>,
     /// Until when a retired key stays in the JWKS.
     pub published_until: Option<String>,
+    /// When it was revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+    /// When it was first seen expired (it stays expired, whatever the clock does later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<String>,
 }
 
 /// One row of the change feed: something that verification caches must reload or drop.

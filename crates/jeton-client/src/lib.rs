@@ -440,6 +440,15 @@ impl Client {
             .await
     }
 
+    /// `POST /api/v1/signing-keys/{kid}/revoke` (root): withdraws a retired key at once.
+    pub async fn revoke_signing_key(
+        &self,
+        kid: &str,
+    ) -> Result<jeton_api::SigningKey, ClientError> {
+        self.send(Method::POST, &api(&["signing-keys", kid, "revoke"]))
+            .await
+    }
+
     /// `GET /api/v1/changes` (root access level): changes after `after`, waiting up to `wait`
     /// seconds for one.
     pub async fn changes(

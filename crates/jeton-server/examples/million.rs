@@ -364,6 +364,8 @@ async fn main() {
         let mut config = jeton_server::Config::new(url.as_str(), "127.0.0.1:0".parse().unwrap());
         config.issuer = ISSUER.to_string();
         config.bootstrap_password = Some(PASSWORD.to_string());
+        // bench/run exports the master key file that the served processes read too.
+        config.master_key_file = std::env::var_os("JETON_MASTER_KEY_FILE").map(Into::into);
         jeton_server::start(config)
             .await
             .expect("bootstrap")
@@ -498,11 +500,16 @@ async fn main() {
 
     // 5. JWTs for the first 100 users' tokens, signed with the server's key.
     let store = jeton_store::open(url).await.expect("store");
-    let longest =
-        jeton_server::Config::new(url, "127.0.0.1:0".parse().unwrap()).longest_token_secs();
-    let keys = jeton_server::keys::KeyRing::load(store.as_ref(), ISSUER, "jeton", now, longest)
+    let mut config = jeton_server::Config::new(url, "127.0.0.1:0".parse().unwrap());
+    config.master_key_file = std::env::var_os("JETON_MASTER_KEY_FILE").map(Into::into);
+    let longest = config.longest_token_secs();
+    let master = jeton_server::master_key::load(&config, store.as_ref())
         .await
-        .expect("keys");
+        .expect("master key");
+    let keys =
+        jeton_server::keys::KeyRing::load(store.as_ref(), ISSUER, "jeton", now, longest, &master)
+            .await
+            .expect("keys");
     let tenant_id: TenantId = tenant.parse().expect("tenant id");
     let sign = |user: usize, jti: TokenId| {
         keys.sign(&Claims {

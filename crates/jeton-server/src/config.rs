@@ -14,6 +14,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite://FILE` or `postgres://…`.
     pub database_url: String,
+    /// The file of the master key that seals the signing keys and the API-key hashing secret
+    /// in the database. `None`: with SQLite, `<database file>.master-key` (created on a new
+    /// database); with PostgreSQL, start-up fails (see [`crate::master_key`]).
+    pub master_key_file: Option<PathBuf>,
     /// The `iss` claim of issued tokens, and the issuer name in metadata.
     pub issuer: String,
     /// The `aud` claim of issued tokens.
@@ -84,6 +88,7 @@ impl Config {
         Self {
             listen,
             database_url: database_url.into(),
+            master_key_file: None,
             issuer: format!("http://{listen}"),
             audience: String::from("jeton"),
             session_lifetime: Lifetime::hours(12),

@@ -309,14 +309,22 @@ impl Service {
     }
 
     /// Reads the signing keys again: the newest active one signs, and every key that may still
-    /// have live tokens verifies.
+    /// have live tokens, and was neither revoked nor seen expired, verifies. Keys found past
+    /// their time are recorded as expired.
     pub(crate) async fn reload_signing_keys(&self) -> StoreResult<()> {
+        let now = self.now();
+        let longest = self.config.longest_token_secs();
         let records = self.store.list_signing_keys().await?;
-        let records = crate::keys::published(records, self.now(), self.config.longest_token_secs());
+        for kid in crate::keys::newly_expired(&records, now, longest) {
+            self.store.expire_signing_key(&kid, now).await?;
+        }
+        let records = crate::keys::published(records, now, longest);
         match crate::keys::KeyRing::from_records(
             &records,
             &self.config.issuer,
             &self.config.audience,
+            &self.master,
+            longest,
         ) {
             Ok(ring) => {
                 self.verifier.set_keys(ring);

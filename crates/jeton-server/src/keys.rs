@@ -1,5 +1,7 @@
 //! JWT signing keys: Ed25519 (EdDSA) under a `kid`, generated on first start and kept in the
-//! store; signing, verification pinned to EdDSA and to the key named by `kid`, and the JWKS.
+//! store sealed under the master key; signing, verification pinned to EdDSA and to the key
+//! named by `kid`, and the JWKS. A key leaves the ring, for good, once revoked or once no token
+//! it signed can still be live ([`KeyRing::without_expired`]).
 
 use std::collections::HashMap;
 
@@ -13,6 +15,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::master_key::{MasterKey, signing_key_context};
 
 /// Why a JWT was refused (for the audit log; clients get one generic answer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +63,10 @@ struct Signer {
 }
 
 impl Signer {
-    fn new(record: &SigningKeyRecord) -> Result<Self, ApiError> {
+    fn new(record: &SigningKeyRecord, master: &MasterKey) -> Result<Self, ApiError> {
         use ed25519_dalek::pkcs8::DecodePrivateKey;
-        let key = SigningKey::from_pkcs8_der(&record.private_key)
+        let der = open_private_key(record, master)?;
+        let key = SigningKey::from_pkcs8_der(&der)
             .map_err(|e| ApiError::Internal(format!("bad signing key {}: {e}", record.kid)))?;
         let encode = |typ: &str| {
             let mut header = Header::new(Algorithm::EdDSA);
@@ -81,9 +85,36 @@ impl Signer {
     }
 }
 
+/// Opens a stored signing key's sealed private half (PKCS#8 DER).
+pub fn open_private_key(
+    record: &SigningKeyRecord,
+    master: &MasterKey,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiError> {
+    let sealed = std::str::from_utf8(&record.private_key)
+        .map_err(|_| ApiError::Internal(format!("signing key {} is not sealed", record.kid)))?;
+    master
+        .open(
+            &signing_key_context(&record.kid),
+            sealed,
+            &format!("signing key {}", record.kid),
+        )
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// A key the ring publishes and verifies with.
+#[derive(Clone)]
+struct Published {
+    kid: String,
+    /// The public key, base64url (the JWK's `x`).
+    x: String,
+    /// When it leaves the ring: `None` while it signs.
+    until: Option<i64>,
+}
+
 /// The server's signing keys: the newest active one signs; all published ones verify.
 pub struct KeyRing {
-    signer: Signer,
+    signer: std::sync::Arc<Signer>,
+    published: Vec<Published>,
     verifiers: HashMap<String, DecodingKey>,
     jwks: serde_json::Value,
     validation: Validation,
@@ -123,7 +154,8 @@ pub fn published_until(key: &SigningKeyRecord, longest_token_secs: i64) -> Optio
 }
 
 /// The keys to publish at `now`: those still signing, and those retired less than
-/// `longest_token_secs` ago (a token they signed may still be live). Newest first, as given.
+/// `longest_token_secs` ago (a token they signed may still be live) — never one revoked or
+/// once seen expired, whatever the clock says now. Newest first, as given.
 pub fn published(
     records: Vec<SigningKeyRecord>,
     now: i64,
@@ -131,53 +163,93 @@ pub fn published(
 ) -> Vec<SigningKeyRecord> {
     records
         .into_iter()
-        .filter(|k| published_until(k, longest_token_secs).is_none_or(|until| until > now))
+        .filter(|k| {
+            !k.withdrawn() && published_until(k, longest_token_secs).is_none_or(|until| until > now)
+        })
         .collect()
 }
 
-/// Generates a new Ed25519 key record from 32 random bytes.
-pub fn generate_key(seed: [u8; 32], now: i64) -> Result<SigningKeyRecord, ApiError> {
+/// The keys that are past their time at `now` but not yet recorded as expired: the caller
+/// records them, so that a clock moved back later does not bring them back.
+pub fn newly_expired(
+    records: &[SigningKeyRecord],
+    now: i64,
+    longest_token_secs: i64,
+) -> Vec<String> {
+    records
+        .iter()
+        .filter(|k| {
+            !k.withdrawn()
+                && published_until(k, longest_token_secs).is_some_and(|until| until <= now)
+        })
+        .map(|k| k.kid.clone())
+        .collect()
+}
+
+/// Generates a new Ed25519 key record from 32 random bytes, its private half sealed under
+/// `master`.
+pub fn generate_key(
+    seed: [u8; 32],
+    now: i64,
+    master: &MasterKey,
+) -> Result<SigningKeyRecord, ApiError> {
     let signing = SigningKey::from_bytes(&seed);
     let der = signing
         .to_pkcs8_der()
         .map_err(|e| ApiError::Internal(format!("encoding signing key: {e}")))?;
     let public = signing.verifying_key().to_bytes().to_vec();
+    let kid = kid_for(&public);
+    let sealed = master.seal(&signing_key_context(&kid), der.as_bytes());
     Ok(SigningKeyRecord {
-        kid: kid_for(&public),
+        kid,
         algorithm: "EdDSA".to_string(),
-        private_key: der.as_bytes().to_vec(),
+        private_key: sealed.into_bytes(),
         public_key: public,
         created_at: now,
         retired_at: None,
+        revoked_at: None,
+        expired_at: None,
     })
 }
 
 impl KeyRing {
-    /// Loads the keys from the store, generating the first one if there is none.
+    /// Loads the keys from the store, generating the first one if there is none. Keys found
+    /// past their time are recorded as expired.
     pub async fn load(
         store: &dyn Store,
         issuer: &str,
         audience: &str,
         now: i64,
         longest_token_secs: i64,
+        master: &MasterKey,
     ) -> Result<Self, ApiError> {
-        let mut records = published(store.list_signing_keys().await?, now, longest_token_secs);
+        let all = store.list_signing_keys().await?;
+        for kid in newly_expired(&all, now, longest_token_secs) {
+            store.expire_signing_key(&kid, now).await?;
+            tracing::info!(kid = %kid, "signing key expired: no token it signed can be live");
+        }
+        let mut records = published(all, now, longest_token_secs);
         if !records.iter().any(|k| k.retired_at.is_none()) {
             let mut seed = [0u8; 32];
             rand::fill(&mut seed);
-            let record = generate_key(seed, now)?;
+            let record = generate_key(seed, now, master)?;
+            zeroize::Zeroize::zeroize(&mut seed);
             store.insert_signing_key(&record).await?;
             tracing::info!(kid = %record.kid, "generated a new signing key");
             records = published(store.list_signing_keys().await?, now, longest_token_secs);
         }
-        Self::from_records(&records, issuer, audience)
+        Self::from_records(&records, issuer, audience, master, longest_token_secs)
     }
 
-    /// Builds the ring from stored records (newest first).
+    /// Builds the ring from stored records (newest first, as [`published`] leaves them): the
+    /// signer's private half is opened with `master`; each retired key verifies until
+    /// [`published_until`].
     pub fn from_records(
         records: &[SigningKeyRecord],
         issuer: &str,
         audience: &str,
+        master: &MasterKey,
+        longest_token_secs: i64,
     ) -> Result<Self, ApiError> {
         let active = records
             .iter()
@@ -186,22 +258,15 @@ impl KeyRing {
             // are broken the same way everywhere.
             .max_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)))
             .ok_or_else(|| ApiError::Internal("no active signing key".to_string()))?;
-        let mut verifiers = HashMap::new();
-        let mut jwks_keys = Vec::new();
-        for record in records.iter().filter(|k| k.algorithm == "EdDSA") {
-            let x = URL_SAFE_NO_PAD.encode(&record.public_key);
-            let key = DecodingKey::from_ed_components(&x)
-                .map_err(|e| ApiError::Internal(format!("bad public key {}: {e}", record.kid)))?;
-            verifiers.insert(record.kid.clone(), key);
-            jwks_keys.push(serde_json::json!({
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "use": "sig",
-                "alg": "EdDSA",
-                "kid": record.kid,
-                "x": x,
-            }));
-        }
+        let published = records
+            .iter()
+            .filter(|k| k.algorithm == "EdDSA" && !k.withdrawn())
+            .map(|record| Published {
+                kid: record.kid.clone(),
+                x: URL_SAFE_NO_PAD.encode(&record.public_key),
+                until: published_until(record, longest_token_secs),
+            })
+            .collect();
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
@@ -211,12 +276,62 @@ impl KeyRing {
         // verification and a cached one) applies the same rule at the same instant.
         validation.validate_exp = false;
         validation.validate_nbf = false;
+        Self::assemble(
+            std::sync::Arc::new(Signer::new(active, master)?),
+            published,
+            validation,
+        )
+    }
+
+    fn assemble(
+        signer: std::sync::Arc<Signer>,
+        published: Vec<Published>,
+        validation: Validation,
+    ) -> Result<Self, ApiError> {
+        let mut verifiers = HashMap::new();
+        let mut jwks_keys = Vec::new();
+        for key in &published {
+            let decoding = DecodingKey::from_ed_components(&key.x)
+                .map_err(|e| ApiError::Internal(format!("bad public key {}: {e}", key.kid)))?;
+            verifiers.insert(key.kid.clone(), decoding);
+            jwks_keys.push(serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "use": "sig",
+                "alg": "EdDSA",
+                "kid": key.kid,
+                "x": key.x,
+            }));
+        }
         Ok(Self {
-            signer: Signer::new(active)?,
+            signer,
+            published,
             verifiers,
             jwks: serde_json::json!({ "keys": jwks_keys }),
             validation,
         })
+    }
+
+    /// The first time at which a key of this ring is past its time (`i64::MAX` if never): from
+    /// then on, [`KeyRing::without_expired`] must be applied before the ring is used.
+    pub fn next_expiry(&self) -> i64 {
+        self.published
+            .iter()
+            .filter_map(|k| k.until)
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+
+    /// This ring without the keys past their time at `now`, and the `kid`s it dropped. The
+    /// signer stays: it has no end until a rotation retires it.
+    pub fn without_expired(&self, now: i64) -> Result<(KeyRing, Vec<String>), ApiError> {
+        let (kept, dropped): (Vec<Published>, Vec<Published>) = self
+            .published
+            .iter()
+            .cloned()
+            .partition(|k| k.until.is_none_or(|until| until > now));
+        let ring = Self::assemble(self.signer.clone(), kept, self.validation.clone())?;
+        Ok((ring, dropped.into_iter().map(|k| k.kid).collect()))
     }
 
     /// The `kid` of the signing key.
@@ -324,18 +439,24 @@ mod tests {
         time::OffsetDateTime::now_utc().unix_timestamp()
     }
 
+    fn master() -> MasterKey {
+        MasterKey::from_bytes([42; 32], "test")
+    }
+
     fn ring(seed: u8) -> KeyRing {
-        let record = generate_key([seed; 32], 1).unwrap();
-        KeyRing::from_records(&[record], "http://jeton.test", "jeton").unwrap()
+        let record = generate_key([seed; 32], 1, &master()).unwrap();
+        KeyRing::from_records(&[record], "http://jeton.test", "jeton", &master(), 3600).unwrap()
     }
 
     #[test]
     fn signs_byte_for_byte_like_jsonwebtoken() {
-        let record = generate_key([9; 32], 1).unwrap();
+        let record = generate_key([9; 32], 1, &master()).unwrap();
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(record.kid.clone());
-        let key = jsonwebtoken::EncodingKey::from_ed_der(&record.private_key);
-        let ring = KeyRing::from_records(&[record], "http://jeton.test", "jeton").unwrap();
+        let der = open_private_key(&record, &master()).unwrap();
+        let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
+        let ring = KeyRing::from_records(&[record], "http://jeton.test", "jeton", &master(), 3600)
+            .unwrap();
         for claims in [
             claims(1_800_000_000),
             Claims {
@@ -356,11 +477,17 @@ mod tests {
 
     #[test]
     fn a_token_whose_typ_is_not_its_kinds_is_refused() {
-        let record = generate_key([7; 32], 1).unwrap();
-        let key = jsonwebtoken::EncodingKey::from_ed_der(&record.private_key);
-        let ring =
-            KeyRing::from_records(std::slice::from_ref(&record), "http://jeton.test", "jeton")
-                .unwrap();
+        let record = generate_key([7; 32], 1, &master()).unwrap();
+        let der = open_private_key(&record, &master()).unwrap();
+        let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
+        let ring = KeyRing::from_records(
+            std::slice::from_ref(&record),
+            "http://jeton.test",
+            "jeton",
+            &master(),
+            3600,
+        )
+        .unwrap();
         let now = 1_800_000_000;
         let oauth = Claims {
             kind: TokenKind::Oauth,
@@ -500,6 +627,91 @@ mod tests {
 
         for garbage in ["", "abc", "a.b.c", "....", &"x".repeat(10_000)] {
             assert!(ring_a.verify_at(garbage, now()).is_err());
+        }
+    }
+
+    #[test]
+    fn the_private_key_is_sealed_and_opens_only_with_its_master_key() {
+        let record = generate_key([5; 32], 1, &master()).unwrap();
+        let seed = [5u8; 32];
+        assert!(
+            !record.private_key.windows(32).any(|w| w == seed),
+            "the seed is not stored in clear"
+        );
+        let other = MasterKey::from_bytes([43; 32], "other.key");
+        assert!(
+            KeyRing::from_records(
+                std::slice::from_ref(&record),
+                "http://jeton.test",
+                "jeton",
+                &other,
+                3600
+            )
+            .is_err()
+        );
+        match open_private_key(&record, &other) {
+            Err(ApiError::Internal(detail)) => assert!(detail.contains("wrong key?"), "{detail}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn retired_keys_leave_the_ring_at_their_time_and_withdrawn_ones_never_enter() {
+        let signer = generate_key([1; 32], 2_000, &master()).unwrap();
+        let retired = SigningKeyRecord {
+            retired_at: Some(1_000),
+            ..generate_key([2; 32], 500, &master()).unwrap()
+        };
+        let token = {
+            let only = SigningKeyRecord {
+                retired_at: None,
+                ..retired.clone()
+            };
+            let ring = KeyRing::from_records(&[only], "http://jeton.test", "jeton", &master(), 600)
+                .unwrap();
+            let mut c = claims(900);
+            c.exp = 5_000;
+            ring.sign(&c).unwrap()
+        };
+        let records = vec![signer.clone(), retired.clone()];
+        let ring =
+            KeyRing::from_records(&records, "http://jeton.test", "jeton", &master(), 600).unwrap();
+        assert_eq!(ring.next_expiry(), 1_600);
+        assert!(ring.verify_at(&token, 1_599).is_ok());
+        let (after, dropped) = ring.without_expired(1_600).unwrap();
+        assert_eq!(dropped, vec![retired.kid.clone()]);
+        assert_eq!(
+            after.verify_at(&token, 1_599),
+            Err(JwtRejection::UnknownKey)
+        );
+        assert_eq!(after.jwks()["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(after.current_kid(), signer.kid);
+        assert_eq!(after.next_expiry(), i64::MAX);
+        assert_eq!(
+            newly_expired(&records, 1_600, 600),
+            vec![retired.kid.clone()]
+        );
+        assert!(newly_expired(&records, 1_599, 600).is_empty());
+
+        // Recorded as expired or revoked: out, whatever the time.
+        for withdrawn in [
+            SigningKeyRecord {
+                expired_at: Some(1_600),
+                ..retired.clone()
+            },
+            SigningKeyRecord {
+                revoked_at: Some(1_100),
+                ..retired.clone()
+            },
+        ] {
+            let records = vec![signer.clone(), withdrawn];
+            assert_eq!(published(records.clone(), 1_000, 600).len(), 1);
+            assert!(newly_expired(&records, 9_999, 600).is_empty());
+            let ring =
+                KeyRing::from_records(&records, "http://jeton.test", "jeton", &master(), 600)
+                    .unwrap();
+            assert_eq!(ring.verify_at(&token, 1_001), Err(JwtRejection::UnknownKey));
+            assert_eq!(ring.jwks()["keys"].as_array().unwrap().len(), 1);
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod feed;
 pub mod http;
 pub mod keys;
 mod listen;
+pub mod master_key;
 pub mod metrics;
 mod passwords;
 pub mod service;
@@ -119,6 +120,10 @@ pub async fn start_with_store(
     config.issuer = jeton_core::token::normalize_issuer(&config.issuer);
     metrics::install();
     let now = clock.now();
+    let master = Arc::new(master_key::load(&config, store.as_ref()).await?);
+    // Before anything else is written: a wrong master key stops the start on an untouched
+    // database, and a database from before sealing is sealed first.
+    let hashing_secret = master_key::seal_and_open(store.as_ref(), &master).await?;
     bootstrap(store.as_ref(), &config, now).await?;
     let keys = KeyRing::load(
         store.as_ref(),
@@ -126,12 +131,14 @@ pub async fn start_with_store(
         &config.audience,
         now,
         config.longest_token_secs(),
+        &master,
     )
     .await?;
     // Read before the directory is loaded: rows written while it loads are applied again.
     let latest_change = store.latest_change().await?;
     let directory = Arc::new(Directory::load(store.as_ref(), now).await?);
-    let hasher = key_hasher(store.as_ref()).await?;
+    let hasher = KeyHasher::new(&hashing_secret);
+    drop(hashing_secret);
     let verifier = Arc::new(Verifier::new(
         keys,
         directory.clone(),
@@ -147,6 +154,7 @@ pub async fn start_with_store(
         verifier,
         audit,
         clock,
+        master,
     ));
     let change_watch = service
         .store()
@@ -170,19 +178,6 @@ pub async fn start_with_store(
     })
 }
 
-/// The name of the setting that holds the secret API keys are hashed with.
-const KEY_SECRET_SETTING: &str = "api_key_hmac_secret";
-
-/// The hasher of API keys, keyed with the server's secret (made on the first start, 256 random
-/// bits, and shared by every instance through the database).
-async fn key_hasher(store: &dyn Store) -> Result<KeyHasher, ServeError> {
-    let mut random = [0u8; 32];
-    rand::fill(&mut random);
-    let fresh: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let secret = store.init_setting(KEY_SECRET_SETTING, &fresh).await?;
-    Ok(KeyHasher::new(secret.as_bytes()))
-}
-
 /// How long rows stay in the change feed. An HTTP feed client further behind starts over.
 pub const CHANGE_RETENTION_SECS: i64 = 24 * 3600;
 
@@ -196,6 +191,9 @@ async fn maintain(service: std::sync::Weak<Service>, config: Arc<Config>) {
             _ = flush.tick() => {
                 let Some(service) = service.upgrade() else { return };
                 service.verifier().flush_last_used(service.store().as_ref()).await;
+                if let Err(err) = service.record_key_expiries().await {
+                    tracing::warn!(error = %err, "could not record a signing key's expiry; will retry");
+                }
                 if let Err(err) = service.settle_grace_ends().await {
                     tracing::warn!(error = %err, "could not record the end of a key's grace period; will retry");
                 }

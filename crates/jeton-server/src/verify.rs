@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use jeton_core::access::Subject;
@@ -338,6 +338,11 @@ impl OutcomeCounters {
 /// Verifies credentials and remembers their last use.
 pub struct Verifier {
     keys: RwLock<Arc<KeyRing>>,
+    /// When a key of the ring is next past its time ([`KeyRing::next_expiry`]): one atomic
+    /// load on the hot path decides whether the ring must drop it first.
+    key_expiry: AtomicI64,
+    /// Signing keys this instance saw expire, not yet recorded in the store.
+    expired_keys: Mutex<Vec<(String, i64)>>,
     directory: Arc<Directory>,
     cache: RwLock<Cache>,
     last_used: Mutex<HashMap<TokenId, i64>>,
@@ -367,6 +372,8 @@ impl Verifier {
         // Before the handles below are taken: taken without a recorder, they would count nothing.
         crate::metrics::install();
         Self {
+            key_expiry: AtomicI64::new(keys.next_expiry()),
+            expired_keys: Mutex::new(Vec::new()),
             keys: RwLock::new(Arc::new(keys)),
             directory,
             cache: RwLock::new(Cache::default()),
@@ -420,12 +427,73 @@ impl Verifier {
         self.keys.read().expect("lock").clone()
     }
 
-    /// Replaces the key ring (after a key rotation).
+    /// The key ring as it stands at `now`: without the keys past their time (see
+    /// [`Verifier::expire_keys`]). What the JWKS publishes.
+    pub fn keys_at(&self, now: i64) -> Arc<KeyRing> {
+        self.expire_keys(now);
+        self.keys()
+    }
+
+    /// Replaces the key ring (after a rotation, a revocation, an expiry) and forgets every
+    /// cached verification: a token whose key left the ring must not be answered from memory.
+    /// Cached tokens of the keys that stay are verified again on their next use, once.
     pub fn set_keys(&self, keys: KeyRing) {
-        *self.keys.write().expect("lock") = Arc::new(keys);
+        // The cache's lock first, as in `claims`: no verification made with the old ring can
+        // be cached after this.
+        let mut cache = self.cache.write().expect("lock");
+        let mut ring = self.keys.write().expect("lock");
+        self.key_expiry.store(keys.next_expiry(), Ordering::Release);
+        *ring = Arc::new(keys);
+        *cache = Cache::default();
+    }
+
+    /// Drops from the ring the keys past their time at `now` (a no-op, one atomic load, until
+    /// the first of them is), and remembers them for [`Verifier::take_expired_keys`], so that
+    /// the store records them and a clock moved back later does not bring them back.
+    pub fn expire_keys(&self, now: i64) {
+        if now < self.key_expiry.load(Ordering::Acquire) {
+            return;
+        }
+        let ring = self.keys();
+        if now < ring.next_expiry() {
+            return;
+        }
+        match ring.without_expired(now) {
+            Ok((kept, dropped)) => {
+                let mut cache = self.cache.write().expect("lock");
+                let mut current = self.keys.write().expect("lock");
+                // Another thread replaced the ring meanwhile: it did this work, or reloaded.
+                if !Arc::ptr_eq(&current, &ring) {
+                    return;
+                }
+                self.key_expiry.store(kept.next_expiry(), Ordering::Release);
+                *current = Arc::new(kept);
+                *cache = Cache::default();
+                drop((cache, current));
+                for kid in &dropped {
+                    tracing::info!(kid = %kid, "signing key expired: no token it signed can be live");
+                }
+                self.expired_keys
+                    .lock()
+                    .expect("lock")
+                    .extend(dropped.into_iter().map(|kid| (kid, now)));
+            }
+            Err(err) => tracing::error!(error = %err, "could not drop expired signing keys"),
+        }
+    }
+
+    /// Takes the signing keys seen expired since the last call, with when, for the store.
+    pub fn take_expired_keys(&self) -> Vec<(String, i64)> {
+        std::mem::take(&mut *self.expired_keys.lock().expect("lock"))
+    }
+
+    /// Puts back expiries that could not be recorded.
+    pub fn return_expired_keys(&self, keys: Vec<(String, i64)>) {
+        self.expired_keys.lock().expect("lock").extend(keys);
     }
 
     fn claims(&self, token: &str, now: i64) -> Result<Cached, AuthFailure> {
+        self.expire_keys(now);
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self.cache.read().expect("lock").get(&digest).cloned();
         if let Some(claims) = cached {
@@ -435,12 +503,14 @@ impl Verifier {
             return Ok(claims);
         }
         self.cache_misses.increment(1);
-        let claims = Cached::new(
-            self.keys()
-                .verify_at(token, now)
-                .map_err(AuthFailure::Jwt)?,
-        );
+        let ring = self.keys();
+        let claims = Cached::new(ring.verify_at(token, now).map_err(AuthFailure::Jwt)?);
         let mut cache = self.cache.write().expect("lock");
+        if !Arc::ptr_eq(&ring, &self.keys.read().expect("lock")) {
+            // The ring changed while this token was checked (a key revoked or expired): the
+            // answer stands for this request, but is not remembered.
+            return Ok(claims);
+        }
         if cache.len() >= CACHE_CAPACITY {
             // Dropping the table, not just its entries, gives its memory back.
             *cache = Cache::default();

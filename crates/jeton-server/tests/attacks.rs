@@ -2940,6 +2940,798 @@ async fn the_upstream_cannot_set_jetons_cookies() {
     assert_eq!(set, ["theme=dark; Path=/"]);
 }
 
+// ---- Issue 12 §4: signing keys sealed at rest, and withdrawn at once ----
+
+/// The DER of an Ed25519 PKCS#8 private key up to its 32-byte seed (RFC 8410).
+const PKCS8_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file of a SQLite database but its master key: what a dump or a copied backup holds.
+fn database_files(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("jeton.db") && !name.ends_with(".master-key") {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    bytes
+}
+
+async fn jwks_of(base: &str) -> Value {
+    reqwest::get(format!("{base}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn published_kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn kid_of(jwt: &str) -> String {
+    let header = URL_SAFE_NO_PAD
+        .decode(jwt.split('.').next().unwrap())
+        .unwrap();
+    serde_json::from_slice::<Value>(&header).unwrap()["kid"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// What someone holding only a dump can forge with it: an Ed25519 private key (PKCS#8, as
+/// the table held them before sealing) whose public key the JWKS publishes, or the API-key
+/// hashing secret — a 64-hex-character run under which a known API key hashes to a hash the
+/// dump holds (with it, stolen hashes can be tested offline and keys recognised).
+fn forgeries(dump: &[u8], jwks: &Value, api_key: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let published: Vec<String> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["x"].as_str().unwrap().to_string())
+        .collect();
+    for at in 0..dump.len().saturating_sub(48) {
+        if dump[at..].starts_with(&PKCS8_ED25519_PREFIX) {
+            let seed: [u8; 32] = dump[at + 16..at + 48].try_into().unwrap();
+            let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+            if published.contains(&URL_SAFE_NO_PAD.encode(public.to_bytes())) {
+                found.push(format!("a signing key in clear at byte {at}"));
+            }
+        }
+    }
+    let is_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+    let mut runs = std::collections::HashSet::new();
+    let mut start = 0;
+    while start < dump.len() {
+        let len = dump[start..].iter().take_while(|b| is_hex(b)).count();
+        if len >= 64 {
+            for window in dump[start..start + len].windows(64) {
+                runs.insert(window.to_vec());
+            }
+        }
+        start += len.max(1);
+    }
+    for candidate in &runs {
+        let hash = jeton_core::apikey::KeyHasher::new(candidate).hash(api_key);
+        if runs.contains(hash.as_bytes()) {
+            found.push("the API-key hashing secret in clear".to_string());
+        }
+    }
+    found
+}
+
+/// A service user of the default tenant, made through the server at `base`: its API key.
+async fn api_key_of_new_service_user(base: &str, admin: &str, name: &str) -> String {
+    let response = Client::new()
+        .post(format!("{base}/api/v1/service-users"))
+        .bearer_auth(admin)
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    body["api_key"].as_str().unwrap().to_string()
+}
+
+/// The status of `/api/v1/auth/verify` for a credential: an API key in `X-API-Key`, a token as
+/// a bearer token.
+async fn credential_status(server: &Server, credential: &str) -> StatusCode {
+    let request = server
+        .http
+        .get(format!("{}/api/v1/auth/verify", server.base));
+    let request = if credential.starts_with("jsk_") {
+        request.header("X-API-Key", credential)
+    } else {
+        request.bearer_auth(credential)
+    };
+    request.send().await.unwrap().status()
+}
+
+/// Starts a service over the SQLite database in `dir` with `master_key_file`, as `jeton serve`
+/// would (for a start that must fail).
+async fn start_over(
+    dir: &std::path::Path,
+    master_key_file: Option<std::path::PathBuf>,
+) -> Result<jeton_server::Running, jeton_server::ServeError> {
+    let url = format!("sqlite://{}/jeton.db", dir.display());
+    let mut config = jeton_server::Config::new(url.clone(), "127.0.0.1:0".parse().unwrap());
+    config.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
+    config.master_key_file = master_key_file;
+    let store = jeton_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let clock = std::sync::Arc::new(jeton_server::service::SystemClock);
+    jeton_server::start_with_store(config, store, clock).await
+}
+
+/// The sealed values of a SQLite database: each signing key's `private_key`, then the API-key
+/// hashing secret.
+async fn sealed_values(dir: &std::path::Path) -> (Vec<(String, String)>, String) {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}/jeton.db", dir.display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let keys: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT kid, private_key FROM signing_keys ORDER BY created_at")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    let secret: String =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'api_key_hmac_secret'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    db.close().await.unwrap();
+    let keys = keys
+        .into_iter()
+        .map(|(kid, sealed)| (kid, String::from_utf8(sealed).unwrap()))
+        .collect();
+    (keys, secret)
+}
+
+/// The clear secrets behind the sealed values, opened with the master key the test holds:
+/// each key's PKCS#8 DER, and the hashing secret.
+fn open_sealed(
+    master: &jeton_server::master_key::MasterKey,
+    keys: &[(String, String)],
+    secret: &str,
+) -> (Vec<Vec<u8>>, Vec<u8>) {
+    use jeton_server::master_key::{API_KEY_SECRET_CONTEXT, signing_key_context};
+    let ders = keys
+        .iter()
+        .map(|(kid, sealed)| {
+            master
+                .open(&signing_key_context(kid), sealed, kid)
+                .unwrap()
+                .to_vec()
+        })
+        .collect();
+    let secret = master
+        .open(API_KEY_SECRET_CONTEXT, secret, "secret")
+        .unwrap()
+        .to_vec();
+    (ders, secret)
+}
+
+/// Asserts that none of these secrets, nor their usual encodings, is in `dump`.
+fn assert_absent(dump: &[u8], ders: &[Vec<u8>], secret: &[u8]) {
+    for der in ders {
+        let seed = &der[16..48];
+        for (what, form) in [
+            ("PKCS#8 key", der.clone()),
+            ("seed", seed.to_vec()),
+            (
+                "seed in base64url",
+                URL_SAFE_NO_PAD.encode(seed).into_bytes(),
+            ),
+            ("seed in base64", STANDARD.encode(seed).into_bytes()),
+            (
+                "seed in hex",
+                seed.iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+                    .into_bytes(),
+            ),
+        ] {
+            assert!(!contains(dump, &form), "the {what} is in the dump");
+        }
+    }
+    assert!(
+        !contains(dump, secret),
+        "the API-key hashing secret is in the dump"
+    );
+}
+
+/// A copy of the SQLite files (a backup, a stolen disk) forges nothing: no signing key and no
+/// hashing secret is in it in any form, and it does not start without its master key.
+#[tokio::test]
+async fn a_sqlite_dump_alone_forges_nothing() {
+    let served = spawn_served(|_| {}).await;
+    let admin = served.admin().await;
+    let api_key = api_key_of_new_service_user(&served.base, &admin, "dump-check").await;
+    let (status, rotated) = served
+        .post("/api/v1/signing-keys/rotate", &admin, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let jwks = jwks_of(&served.base).await;
+    assert_eq!(published_kids(&jwks).len(), 2, "{jwks}");
+    let dir = served.dir().to_path_buf();
+    let copy = tempfile::tempdir().unwrap();
+    let dump = database_files(&dir);
+    for name in ["jeton.db", "jeton.db-wal", "jeton.db-shm"] {
+        if dir.join(name).exists() {
+            std::fs::copy(dir.join(name), copy.path().join(name)).unwrap();
+        }
+    }
+
+    assert_eq!(forgeries(&dump, &jwks, &api_key), Vec::<String>::new());
+    // With the master key the test holds, the real secrets: the ones the dump must not hold.
+    let master =
+        jeton_server::master_key::MasterKey::read(&dir.join("jeton.db.master-key")).unwrap();
+    let (keys, secret) = sealed_values(&dir).await;
+    assert_eq!(keys.len(), 2);
+    let (ders, secret) = open_sealed(&master, &keys, &secret);
+    for der in &ders {
+        let seed: [u8; 32] = der[16..48].try_into().unwrap();
+        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+        assert!(
+            jwks.to_string()
+                .contains(&URL_SAFE_NO_PAD.encode(public.to_bytes())),
+            "the sealed key is the published one"
+        );
+    }
+    let hash = jeton_core::apikey::KeyHasher::new(&secret).hash(&api_key);
+    assert!(contains(&dump, hash.as_bytes()), "the key's hash is stored");
+    assert_absent(&dump, &ders, &secret);
+    served.shut_down().await.unwrap();
+
+    // The copy without its key: refused, and no key is made up for it.
+    let err = start_over(copy.path(), None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("--master-key-file"), "{err}");
+    assert!(err.contains(master.id()), "{err}");
+    assert!(!copy.path().join("jeton.db.master-key").exists());
+}
+
+/// The same on PostgreSQL, with `pg_dump` (or the tables' rows without it): a dump of the
+/// database forges nothing. Without a master key, PostgreSQL refuses to start.
+#[tokio::test]
+async fn a_postgres_dump_alone_forges_nothing() {
+    use sqlx::Connection;
+    let Ok(admin_url) = std::env::var("JETON_TEST_DATABASE_URL") else {
+        eprintln!("*** SKIPPED a_postgres_dump_alone_forges_nothing: set JETON_TEST_DATABASE_URL");
+        return;
+    };
+    let name = format!("jeton_sealed_{}", uuid::Uuid::new_v4().simple());
+    let mut pg = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut pg)
+        .await
+        .unwrap();
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = jeton_server::Config::new(url.clone(), "127.0.0.1:0".parse().unwrap());
+    config.bootstrap_password = Some(ADMIN_PASSWORD.to_string());
+    let store = jeton_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+
+    let clock = std::sync::Arc::new(jeton_server::service::SystemClock);
+    let err = jeton_server::start_with_store(config.clone(), store.clone(), clock.clone())
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("--master-key-file") && err.contains("JETON_MASTER_KEY_FILE"),
+        "{err}"
+    );
+
+    let key_file = dir.path().join("master.key");
+    let master = jeton_server::master_key::MasterKey::create_file(&key_file).unwrap();
+    config.master_key_file = Some(key_file);
+    let running = jeton_server::start_with_store(config, store, clock)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(jeton_server::serve_on(listener, running, async move {
+        let _ = stopped.await;
+    }));
+    let login: Value = Client::new()
+        .post(format!("{base_url}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = login["token"].as_str().unwrap().to_string();
+    let api_key = api_key_of_new_service_user(&base_url, &admin, "pg-dump-check").await;
+    let jwks = jwks_of(&base_url).await;
+
+    let dump = match std::process::Command::new("pg_dump").arg(&url).output() {
+        Ok(out) if out.status.success() => out.stdout,
+        _ => {
+            let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+            let mut bytes = Vec::new();
+            for (column, table) in [("private_key", "signing_keys")] {
+                let rows: Vec<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT {column} FROM {table}"
+                )))
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+                rows.into_iter().for_each(|r| bytes.extend(r));
+            }
+            let rows: Vec<String> = sqlx::query_scalar("SELECT value FROM settings")
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+            rows.into_iter().for_each(|r| bytes.extend(r.into_bytes()));
+            let hashes: Vec<String> = sqlx::query_scalar("SELECT key_hash FROM api_keys")
+                .fetch_all(&mut db)
+                .await
+                .unwrap();
+            hashes
+                .into_iter()
+                .for_each(|r| bytes.extend(r.into_bytes()));
+            bytes
+        }
+    };
+    assert_eq!(forgeries(&dump, &jwks, &api_key), Vec::<String>::new());
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let keys: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT kid, private_key FROM signing_keys")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    let secret: String =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'api_key_hmac_secret'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    db.close().await.unwrap();
+    let keys: Vec<(String, String)> = keys
+        .into_iter()
+        .map(|(kid, sealed)| (kid, String::from_utf8(sealed).unwrap()))
+        .collect();
+    let (ders, secret) = open_sealed(&master, &keys, &secret);
+    // pg_dump writes bytea in hex (`\x…`): the key must not be there in that form either.
+    let dump_text = String::from_utf8_lossy(&dump).to_lowercase();
+    for der in &ders {
+        let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            !dump_text.contains(&hex),
+            "the PKCS#8 key is in the dump, in hex"
+        );
+    }
+    assert_absent(&dump, &ders, &secret);
+
+    drop(stop);
+    task.await.unwrap().unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut pg)
+    .await
+    .unwrap();
+}
+
+/// A wrong, missing or malformed master key stops the start with an error that names the file
+/// and what is wrong; the database is left as it was.
+#[tokio::test]
+async fn a_wrong_master_key_refuses_to_start() {
+    let served = spawn_served(|_| {}).await;
+    let admin = served.admin().await;
+    let kept = served.shut_down_keeping_dir().await;
+    let dir = kept.path().to_path_buf();
+    let before = sealed_values(&dir).await;
+    let default_file = dir.join("jeton.db.master-key");
+    let right = jeton_server::master_key::MasterKey::read(&default_file).unwrap();
+
+    let other_dir = tempfile::tempdir().unwrap();
+    let other_file = other_dir.path().join("other.key");
+    let other = jeton_server::master_key::MasterKey::create_file(&other_file).unwrap();
+    let err = start_over(&dir, Some(other_file.clone()))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("wrong key?"), "{err}");
+    assert!(err.contains(&other_file.display().to_string()), "{err}");
+    assert!(
+        err.contains(right.id()) && err.contains(other.id()),
+        "{err}"
+    );
+
+    let short = other_dir.path().join("short.key");
+    std::fs::write(&short, format!("{}\n", STANDARD.encode([9u8; 16]))).unwrap();
+    let err = start_over(&dir, Some(short))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("16 bytes") && err.contains("short.key"),
+        "{err}"
+    );
+
+    let missing = other_dir.path().join("missing.key");
+    let err = start_over(&dir, Some(missing))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("missing.key"), "{err}");
+
+    std::fs::rename(&default_file, other_dir.path().join("moved.key")).unwrap();
+    let err = start_over(&dir, None).await.err().unwrap().to_string();
+    assert!(err.contains("--master-key-file"), "{err}");
+    assert!(
+        !default_file.exists(),
+        "no new key is made over sealed values"
+    );
+
+    assert_eq!(sealed_values(&dir).await, before, "nothing was changed");
+    // With the right key, everything works as before.
+    std::fs::rename(other_dir.path().join("moved.key"), &default_file).unwrap();
+    let running = start_over(&dir, None).await.unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(running.service.verifier().verify(&admin, now).is_ok());
+    running.shutdown().await;
+}
+
+/// A database whose keys and hashing secret are in clear (written before sealing existed) is
+/// sealed on its first start: the same keys go on working, and no clear copy remains in the
+/// files.
+#[tokio::test]
+async fn clear_secrets_from_before_sealing_are_sealed_on_first_start() {
+    use sqlx::Connection;
+    let served = spawn_served(|_| {}).await;
+    let admin = served.admin().await;
+    let api_key = api_key_of_new_service_user(&served.base, &admin, "legacy").await;
+    let kept = served.shut_down_keeping_dir().await;
+    let dir = kept.path().to_path_buf();
+
+    // Put the database back as an older Jeton left it: clear PKCS#8 keys, a clear secret, no
+    // master key file.
+    let key_file = dir.join("jeton.db.master-key");
+    let old_master = jeton_server::master_key::MasterKey::read(&key_file).unwrap();
+    let (keys, secret) = sealed_values(&dir).await;
+    let (ders, secret) = open_sealed(&old_master, &keys, &secret);
+    {
+        let url = format!("sqlite://{}/jeton.db", dir.display());
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for ((kid, _), der) in keys.iter().zip(&ders) {
+            sqlx::query("UPDATE signing_keys SET private_key = $1 WHERE kid = $2")
+                .bind(der)
+                .bind(kid)
+                .execute(&mut db)
+                .await
+                .unwrap();
+        }
+        sqlx::query("UPDATE settings SET value = $1 WHERE key = 'api_key_hmac_secret'")
+            .bind(String::from_utf8(secret.clone()).unwrap())
+            .execute(&mut db)
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+    }
+    std::fs::remove_file(&key_file).unwrap();
+    assert!(
+        contains(&database_files(&dir), &ders[0]),
+        "the set-up is in clear"
+    );
+
+    let running = start_over(&dir, None).await.unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(running.service.verifier().verify(&admin, now).is_ok());
+    assert!(running.service.verifier().verify(&api_key, now).is_ok());
+    running.shutdown().await;
+    let new_master = jeton_server::master_key::MasterKey::read(&key_file).unwrap();
+    assert_ne!(new_master.id(), old_master.id());
+    let (sealed_keys, sealed_secret) = sealed_values(&dir).await;
+    assert!(
+        sealed_keys
+            .iter()
+            .all(|(_, sealed)| sealed.starts_with("jeton-sealed-v1."))
+    );
+    let (reopened, resecret) = open_sealed(&new_master, &sealed_keys, &sealed_secret);
+    assert_eq!((reopened, resecret.clone()), (ders.clone(), secret.clone()));
+    assert_absent(&database_files(&dir), &ders, &secret);
+}
+
+/// `rewrap` seals everything under a new master key: the old key opens nothing any more, the
+/// new one does, tokens and API keys issued before keep working, and no value sealed under the
+/// old key is left in the files.
+#[tokio::test]
+async fn rewrap_moves_every_secret_to_the_new_master_key() {
+    let served = spawn_served(|_| {}).await;
+    let admin = served.admin().await;
+    let api_key = api_key_of_new_service_user(&served.base, &admin, "rewrapped").await;
+    let kept = served.shut_down_keeping_dir().await;
+    let dir = kept.path().to_path_buf();
+    let (old_keys, old_secret) = sealed_values(&dir).await;
+
+    let default_file = dir.join("jeton.db.master-key");
+    let old = jeton_server::master_key::MasterKey::read(&default_file).unwrap();
+    let new_dir = tempfile::tempdir().unwrap();
+    let new_file = new_dir.path().join("new.key");
+    let new = jeton_server::master_key::MasterKey::create_file(&new_file).unwrap();
+    let url = format!("sqlite://{}/jeton.db", dir.display());
+    let store = jeton_store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let done = jeton_server::master_key::rewrap(store.as_ref(), &old, &new)
+        .await
+        .unwrap();
+    assert_eq!(done.signing_keys, old_keys.len());
+    assert!(done.hashing_secret);
+    // A second rewrap with the old key opens nothing: refused, nothing changed.
+    let err = jeton_server::master_key::rewrap(store.as_ref(), &old, &new)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("wrong key?"), "{err}");
+    drop(store);
+
+    let err = start_over(&dir, None).await.err().unwrap().to_string();
+    assert!(err.contains("wrong key?"), "{err}");
+    let running = start_over(&dir, Some(new_file)).await.unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(running.service.verifier().verify(&admin, now).is_ok());
+    assert!(running.service.verifier().verify(&api_key, now).is_ok());
+    running.shutdown().await;
+
+    let dump = database_files(&dir);
+    for (_, sealed) in &old_keys {
+        assert!(
+            !contains(&dump, sealed.as_bytes()),
+            "an old sealed key lingers"
+        );
+    }
+    assert!(
+        !contains(&dump, old_secret.as_bytes()),
+        "the old sealed secret lingers"
+    );
+    let (keys, secret) = sealed_values(&dir).await;
+    assert!(keys.iter().all(|(_, s)| s.contains(new.id())));
+    assert!(secret.contains(new.id()));
+}
+
+/// Revoking a retired signing key withdraws it at once: out of the JWKS, and every token it
+/// signed — of every kind, verified before and cached or not — refused on this instance and,
+/// within a second, on another one on the same database. The signer cannot be revoked; only
+/// root may revoke; the revocation is audited.
+#[tokio::test]
+async fn a_revoked_signing_key_stops_every_token_it_signed_everywhere() {
+    let first = spawn_served(|_| {}).await;
+    let second = spawn_beside(&first, |_| {}).await;
+    let admin = first.admin().await;
+    let old_kid = kid_of(&admin);
+    let (status, api_token) = first
+        .create_token(&admin, json!({"name": "signed-by-old"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{api_token}");
+    let api_token = api_token["token"].as_str().unwrap().to_string();
+    let user = first.user(&admin, "keyless", "tenant-user", None).await;
+    let (status, client) = first
+        .post(
+            "/api/v1/service-users",
+            &admin,
+            json!({"name": "oauth-client"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    let (status, oauth) = oauth_form(
+        &first,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", client["id"].as_str().unwrap()),
+            ("client_secret", client["api_key"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{oauth}");
+    let oauth = oauth["access_token"].as_str().unwrap().to_string();
+    assert_eq!(kid_of(&oauth), old_kid);
+    // A session, a personal API token, another user's session, an OAuth access token.
+    let old_tokens = [admin.clone(), api_token, user.clone(), oauth];
+    for token in &old_tokens {
+        // Verified once on each instance: their answers are cached. (The other instance
+        // hears of the new user through the change feed.)
+        assert_eq!(credential_status(&first, token).await, StatusCode::OK);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while credential_status(&second, token).await != StatusCode::OK {
+            assert!(
+                Instant::now() < deadline,
+                "the other instance refuses a valid token"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    let path = format!("/api/v1/signing-keys/{old_kid}/revoke");
+    let (status, body) = first.post(&path, &user, json!({})).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN);
+    let (status, body) = first
+        .post("/api/v1/signing-keys/no-such-kid/revoke", &admin, json!({}))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND);
+    let (status, body) = first.post(&path, &admin, json!({})).await;
+    assert_error(status, &body, StatusCode::CONFLICT);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rotate first"),
+        "{body}"
+    );
+
+    let (status, rotated) = first
+        .post("/api/v1/signing-keys/rotate", &admin, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rotated}");
+    let new_kid = rotated["kid"].as_str().unwrap().to_string();
+    for token in &old_tokens {
+        assert_eq!(credential_status(&first, token).await, StatusCode::OK);
+    }
+    // Wait until the other instance has the new key too.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !published_kids(&jwks_of(&second.base).await).contains(&new_kid) {
+        assert!(
+            Instant::now() < deadline,
+            "the rotation did not reach the other instance"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (status, revoked) = first.post(&path, &admin, json!({})).await;
+    let revoked_at = Instant::now();
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(revoked["status"], "revoked", "{revoked}");
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    for token in &old_tokens {
+        assert_eq!(
+            credential_status(&first, token).await,
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, _) = first.get("/api/v1/me", token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert!(!published_kids(&jwks_of(&first.base).await).contains(&old_kid));
+    for token in &old_tokens {
+        loop {
+            let status = credential_status(&second, token).await;
+            if status == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert!(
+                revoked_at.elapsed() < Duration::from_secs(1),
+                "still {status} on the other instance after {:?}",
+                revoked_at.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert!(!published_kids(&jwks_of(&second.base).await).contains(&old_kid));
+
+    // Tokens of the new key work; revoking again changes nothing; the listing and the audit
+    // log say what happened.
+    let fresh = second.admin().await;
+    assert_eq!(kid_of(&fresh), new_kid);
+    assert_eq!(credential_status(&first, &fresh).await, StatusCode::OK);
+    let (status, again) = first.post(&path, &fresh, json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["revoked_at"], revoked["revoked_at"]);
+    let (status, keys) = second.get("/api/v1/signing-keys", &fresh).await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == old_kid.as_str())
+        .unwrap();
+    assert_eq!(listed["status"], "revoked", "{keys}");
+    let (status, audit) = first
+        .get("/api/v1/audit?action=signing_key.revoke", &fresh)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(audit.to_string().contains(&old_kid), "{audit}");
+
+    // A restart keeps it revoked.
+    let third = spawn_beside(&first, |_| {}).await;
+    assert!(!published_kids(&jwks_of(&third.base).await).contains(&old_kid));
+    assert_eq!(
+        credential_status(&third, &admin).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A retired key past its time leaves the JWKS and never verifies again: not when the clock
+/// moves back, and not after a restart at the earlier time.
+#[tokio::test]
+async fn an_expired_signing_key_stays_expired_when_the_clock_moves_back() {
+    let first = spawn_served(|_| {}).await;
+    let admin = first.admin().await;
+    let old_kid = kid_of(&admin);
+    assert_eq!(credential_status(&first, &admin).await, StatusCode::OK);
+    let (status, _) = first
+        .post("/api/v1/signing-keys/rotate", &admin, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        credential_status(&first, &admin).await,
+        StatusCode::OK,
+        "cached"
+    );
+
+    // Past the longest life of any token the old key signed (365 days by default).
+    let jump = 366 * 86_400;
+    first.clock.advance(jump);
+    assert!(!published_kids(&jwks_of(&first.base).await).contains(&old_kid));
+    assert_eq!(
+        credential_status(&first, &admin).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let later = first.admin().await;
+    let (status, keys) = first.get("/api/v1/signing-keys", &later).await;
+    assert_eq!(status, StatusCode::OK);
+    let old = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == old_kid.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(old["status"], "expired", "{keys}");
+    assert!(old["expired_at"].is_string(), "recorded: {keys}");
+
+    // The clock goes back: the token's own times are fine again, the key is not.
+    first.clock.advance(-jump);
+    assert_eq!(
+        credential_status(&first, &admin).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(!published_kids(&jwks_of(&first.base).await).contains(&old_kid));
+    let now_admin = first.admin().await;
+    let (_, keys) = first.get("/api/v1/signing-keys", &now_admin).await;
+    let old = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == old_kid.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(old["status"], "expired", "{keys}");
+
+    // Another instance, or a restart, at the earlier time: still out.
+    let second = spawn_beside(&first, |_| {}).await;
+    assert!(!published_kids(&jwks_of(&second.base).await).contains(&old_kid));
+    assert_eq!(
+        credential_status(&second, &admin).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 // ---- Issue 12 §6: Bad bytes and floods ----
 
 /// What the boundary must refuse in any field that is not free text: NUL, a C0 control (ESC,

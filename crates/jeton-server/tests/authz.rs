@@ -579,6 +579,8 @@ fn http_table() -> Vec<Row> {
         r(DELETE, "/api/v1/tenants/{tenant}",                             Tenant(Nowhere),"",                                                [401, 403, 403, 403, 403, 403, 404]),
         r(GET,    "/api/v1/signing-keys",                                 Nothing,        "",                                                [401, 403, 403, 403, 403, 403, 200]),
         r(POST,   "/api/v1/signing-keys/rotate",                          Nothing,        "",                                                [401, 403, 403, 403, 403, 403, 201]),
+        // `{kid}` stays as written: no key has that id (revoking a real one is in attacks.rs).
+        r(POST,   "/api/v1/signing-keys/{kid}/revoke",                    Nothing,        "",                                                [401, 403, 403, 403, 403, 403, 404]),
         r(GET,    "/api/v1/changes",                                      Nothing,        "",                                                [401, 403, 403, 403, 403, 403, 200]),
 
         // Audit.

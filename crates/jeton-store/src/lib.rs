@@ -3,7 +3,8 @@
 //! [`postgres::PgStore`] (for many instances sharing one database).
 //!
 //! This crate owns persistence only. It makes no permission decisions and knows nothing of HTTP;
-//! it never sees a secret in clear (password hashes, key hashes and signing keys only). Times are
+//! it never sees a secret in clear (password hashes, key hashes, and signing keys and the API-key
+//! hashing secret sealed by the server under its master key). Times are
 //! Unix seconds (`i64`); ids are stored as text.
 
 use async_trait::async_trait;
@@ -253,7 +254,8 @@ pub struct SigningKeyRecord {
     pub kid: String,
     /// JOSE algorithm, `EdDSA`.
     pub algorithm: String,
-    /// Private key (PKCS#8 DER for Ed25519).
+    /// Private key, sealed under the server's master key (jeton-server's `master_key`). In a
+    /// database from before migration 4, the PKCS#8 DER in clear until the first start seals it.
     pub private_key: Vec<u8>,
     /// Public key (32 raw bytes for Ed25519).
     pub public_key: Vec<u8>,
@@ -261,6 +263,38 @@ pub struct SigningKeyRecord {
     pub created_at: i64,
     /// When it stopped signing; its public key stays published while tokens it signed live.
     pub retired_at: Option<i64>,
+    /// When an operator revoked it: it never verifies again.
+    pub revoked_at: Option<i64>,
+    /// When an instance first saw that no token it signed can still be live: it never verifies
+    /// again, even if a clock moves back.
+    pub expired_at: Option<i64>,
+}
+
+impl SigningKeyRecord {
+    /// True once the key was revoked or seen expired: withdrawn for good.
+    pub fn withdrawn(&self) -> bool {
+        self.revoked_at.is_some() || self.expired_at.is_some()
+    }
+}
+
+/// A stored secret sealed again (a first sealing, or under a new master key): written only if
+/// the stored value is still `old`, so that a change made meanwhile is never overwritten.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Resealed<T> {
+    /// Which row: a signing key's `kid`, or a setting's name.
+    pub id: String,
+    /// The value as read.
+    pub old: T,
+    /// The value to store.
+    pub new: T,
+}
+
+impl<T> std::fmt::Debug for Resealed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resealed")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for SigningKeyRecord {
@@ -271,6 +305,8 @@ impl std::fmt::Debug for SigningKeyRecord {
             .field("private_key", &"***")
             .field("created_at", &self.created_at)
             .field("retired_at", &self.retired_at)
+            .field("revoked_at", &self.revoked_at)
+            .field("expired_at", &self.expired_at)
             .finish()
     }
 }
@@ -452,6 +488,18 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a setting unless one exists; returns the value now stored (the existing one wins,
     /// so concurrent first starts agree).
     async fn init_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+    /// In one transaction, writes every sealed value given — signing keys' `private_key` and
+    /// settings' values — each only if its stored value is still the `old` one. Returns false,
+    /// writing nothing, when one of them changed meanwhile (or is gone).
+    async fn reseal(
+        &self,
+        signing_keys: &[Resealed<Vec<u8>>],
+        settings: &[Resealed<String>],
+    ) -> StoreResult<bool>;
+    /// Makes sure no value overwritten or deleted so far lingers in the database's files (free
+    /// pages, journal): SQLite rewrites the file (`VACUUM`) and empties its WAL. PostgreSQL
+    /// needs nothing: a dump holds live rows only.
+    async fn scrub(&self) -> StoreResult<()>;
 
     // ---- tenants ----
     /// Creates a tenant; `Conflict("tenant")` if the name is taken.
@@ -648,6 +696,13 @@ pub trait Store: Send + Sync + 'static {
     /// Makes `key` the signer: in one transaction, retires every key still signing (at the new
     /// key's creation time) and stores the new one.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Revokes a retired key at `at` (a key revoked already keeps its first time) and returns
+    /// it as stored; a key still signing is returned unchanged (`revoked_at` empty): the signer
+    /// is revoked only after a rotation. `NotFound` if absent.
+    async fn revoke_signing_key(&self, kid: &str, at: i64) -> StoreResult<SigningKeyRecord>;
+    /// Records that a key was seen expired at `at` (the first time recorded stays).
+    /// `NotFound` if absent.
+    async fn expire_signing_key(&self, kid: &str, at: i64) -> StoreResult<()>;
 
     // ---- change feed ----
     /// The highest `seq` in the change feed (0 when empty).

@@ -29,6 +29,11 @@ pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
         include_str!("../migrations/postgres/0003_changes.sql"),
     ),
     (
+        4,
+        "signing_key_withdrawal",
+        include_str!("../migrations/postgres/0004_signing_key_withdrawal.sql"),
+    ),
+    (
         5,
         "audit_retention",
         include_str!("../migrations/postgres/0005_audit_retention.sql"),
@@ -128,6 +133,12 @@ sql::sql_store! {
     // see the first. NO KEY UPDATE does not block foreign-key checks on the row.
     lock_owner: Some("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE"),
     watch: listen,
+    scrub: nothing_to_scrub,
+}
+
+/// A dump of PostgreSQL holds live rows only: an overwritten value is not in it.
+async fn nothing_to_scrub(_pool: &PgPool) -> StoreResult<()> {
+    Ok(())
 }
 
 /// The channel the change triggers signal on (see `migrations/postgres/0003_changes.sql`).

@@ -182,7 +182,7 @@ macro_rules! api_key_columns {
 }
 macro_rules! signing_key_columns {
     () => {
-        "kid, algorithm, private_key, public_key, created_at, retired_at"
+        "kid, algorithm, private_key, public_key, created_at, retired_at, revoked_at, expired_at"
     };
 }
 macro_rules! audit_columns {
@@ -207,6 +207,7 @@ pub(crate) use {
 ///   `INSERT … WHERE NOT EXISTS` does not serialise concurrent inserts by itself;
 /// - `watch`: `async fn(&Pool<db>, Arc<Notify>) -> StoreResult<Option<ChangeWatch>>`, the
 ///   backend's change signal (see `Store::watch_changes`).
+/// - `scrub`: `async fn(&Pool<db>) -> StoreResult<()>`, see `Store::scrub`.
 macro_rules! sql_store {
     (
         store: $store:ident,
@@ -215,7 +216,8 @@ macro_rules! sql_store {
         migrate: $migrate:ident,
         transient: $transient:ident,
         lock_owner: $lock_owner:expr,
-        watch: $watch:ident $(,)?
+        watch: $watch:ident,
+        scrub: $scrub:ident $(,)?
     ) => {
         mod store_impl {
             use std::collections::BTreeMap;
@@ -232,7 +234,7 @@ macro_rules! sql_store {
             };
             use crate::{
                 ApiKeyRecord, AuditFilter, AuditRecord, ChangeEntity, ChangeRecord, ChangeWatch,
-                Revocation, RoleRecord, ServiceUserPatch, ServiceUserRecord,
+                Resealed, Revocation, RoleRecord, ServiceUserPatch, ServiceUserRecord,
                 SigningKeyRecord, Store, StoreError, StoreResult, TenantRecord, TokenFilter,
                 TokenLink, TokenRecord, UserPatch, UserRecord,
             };
@@ -393,6 +395,8 @@ macro_rules! sql_store {
                     public_key: get(row, "public_key")?,
                     created_at: get(row, "created_at")?,
                     retired_at: get(row, "retired_at")?,
+                    revoked_at: get(row, "revoked_at")?,
+                    expired_at: get(row, "expired_at")?,
                 })
             }
 
@@ -495,6 +499,50 @@ macro_rules! sql_store {
                         .fetch_one(&self.pool)
                         .await
                         .map_err(fail)
+                }
+
+                async fn reseal(
+                    &self,
+                    signing_keys: &[Resealed<Vec<u8>>],
+                    settings: &[Resealed<String>],
+                ) -> StoreResult<bool> {
+                    let mut tx = self.pool.begin().await.map_err(fail)?;
+                    for key in signing_keys {
+                        let result = sqlx::query(
+                            "UPDATE signing_keys SET private_key = $3 \
+                             WHERE kid = $1 AND private_key = $2",
+                        )
+                        .bind(&key.id)
+                        .bind(&key.old)
+                        .bind(&key.new)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                        if result.rows_affected() == 0 {
+                            // Dropping the transaction rolls back what it wrote.
+                            return Ok(false);
+                        }
+                    }
+                    for setting in settings {
+                        let result = sqlx::query(
+                            "UPDATE settings SET value = $3 WHERE key = $1 AND value = $2",
+                        )
+                        .bind(&setting.id)
+                        .bind(&setting.old)
+                        .bind(&setting.new)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(fail)?;
+                        if result.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                    }
+                    tx.commit().await.map_err(fail)?;
+                    Ok(true)
+                }
+
+                async fn scrub(&self) -> StoreResult<()> {
+                    super::$scrub(&self.pool).await
                 }
 
                 // ---- tenants ----
@@ -1490,7 +1538,7 @@ macro_rules! sql_store {
                         "INSERT INTO signing_keys (",
                         signing_key_columns!(),
                         ") ",
-                        "VALUES ($1, $2, $3, $4, $5, $6)"
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                     ))
                     .bind(&key.kid)
                     .bind(&key.algorithm)
@@ -1498,6 +1546,8 @@ macro_rules! sql_store {
                     .bind(&key.public_key)
                     .bind(key.created_at)
                     .bind(key.retired_at)
+                    .bind(key.revoked_at)
+                    .bind(key.expired_at)
                     .execute(&self.pool)
                     .await
                     .map_err(|err| conflict(err, "signing key"))?;
@@ -1541,7 +1591,7 @@ macro_rules! sql_store {
                         "INSERT INTO signing_keys (",
                         signing_key_columns!(),
                         ") ",
-                        "VALUES ($1, $2, $3, $4, $5, $6)"
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
                     ))
                     .bind(&key.kid)
                     .bind(&key.algorithm)
@@ -1549,10 +1599,54 @@ macro_rules! sql_store {
                     .bind(&key.public_key)
                     .bind(key.created_at)
                     .bind(key.retired_at)
+                    .bind(key.revoked_at)
+                    .bind(key.expired_at)
                     .execute(&mut *tx)
                     .await
                     .map_err(|err| conflict(err, "signing key"))?;
                     tx.commit().await.map_err(fail)
+                }
+
+                async fn revoke_signing_key(
+                    &self,
+                    kid: &str,
+                    at: i64,
+                ) -> StoreResult<SigningKeyRecord> {
+                    // Only a retired key: the condition is in the write itself, so a key that
+                    // is (still) the signer can never be revoked, whatever runs concurrently.
+                    sqlx::query(
+                        "UPDATE signing_keys SET revoked_at = COALESCE(revoked_at, $2) \
+                         WHERE kid = $1 AND retired_at IS NOT NULL",
+                    )
+                    .bind(kid)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    let row = sqlx::query(concat!(
+                        "SELECT ",
+                        signing_key_columns!(),
+                        " FROM signing_keys WHERE kid = $1"
+                    ))
+                    .bind(kid)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(fail)?
+                    .ok_or(StoreError::NotFound)?;
+                    signing_key_row(&row)
+                }
+
+                async fn expire_signing_key(&self, kid: &str, at: i64) -> StoreResult<()> {
+                    let result = sqlx::query(
+                        "UPDATE signing_keys SET expired_at = COALESCE(expired_at, $2) \
+                         WHERE kid = $1",
+                    )
+                    .bind(kid)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(fail)?;
+                    found(result)
                 }
 
                 // ---- change feed ----

@@ -35,6 +35,11 @@ pub(crate) const MIGRATIONS: &[EmbeddedMigration] = &[
         include_str!("../migrations/sqlite/0003_changes.sql"),
     ),
     (
+        4,
+        "signing_key_withdrawal",
+        include_str!("../migrations/sqlite/0004_signing_key_withdrawal.sql"),
+    ),
+    (
         5,
         "audit_retention",
         include_str!("../migrations/sqlite/0005_audit_retention.sql"),
@@ -175,6 +180,29 @@ sql::sql_store! {
     // serialised by itself.
     lock_owner: None,
     watch: no_signal,
+    scrub: scrub,
+}
+
+/// Rewrites the database file without its free pages (`VACUUM`), where overwritten values
+/// would otherwise linger, then copies the WAL into it and truncates the WAL to nothing, so
+/// that no old page survives in either file.
+async fn scrub(pool: &SqlitePool) -> StoreResult<()> {
+    sqlx::query("VACUUM")
+        .execute(pool)
+        .await
+        .map_err(|err| sql::db_error(err, "vacuum", is_transient))?;
+    // Columns: busy (1 when a reader or writer kept it from finishing), WAL frames, frames
+    // copied.
+    let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(pool)
+        .await
+        .map_err(|err| sql::db_error(err, "checkpoint", is_transient))?;
+    if busy != 0 {
+        return Err(StoreError::Unavailable(
+            "another connection kept the WAL from being emptied; try again".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// SQLite has no change signal; instances on one file find changes by polling.

@@ -173,6 +173,8 @@ contract! {
     touch_tokens_never_goes_back => |s, _| Box::pin(check_touch_tokens_never_goes_back(s)),
     delete_user_cascades => |s, _| Box::pin(check_delete_user_cascades(s)),
     signing_keys => |s, _| Box::pin(check_signing_keys(s)),
+    signing_key_withdrawal => |s, _| Box::pin(check_signing_key_withdrawal(s)),
+    reseal_is_all_or_nothing => |s, _| Box::pin(check_reseal_is_all_or_nothing(s)),
     audit => |s, _| Box::pin(check_audit(s)),
     audit_prune => |s, _| Box::pin(check_audit_prune(s)),
     service_users => |s, _| Box::pin(check_service_users(s)),
@@ -299,6 +301,8 @@ fn signing_key(kid: &str, created_at: i64) -> SigningKeyRecord {
         public_key: (0u8..32).collect(),
         created_at,
         retired_at: None,
+        revoked_at: None,
+        expired_at: None,
     }
 }
 
@@ -1223,6 +1227,194 @@ async fn check_signing_keys(store: &dyn Store) {
     };
     assert_eq!(store.list_signing_keys().await.unwrap(), vec![new, retired]);
     assert_not_found(store.retire_signing_key("k-missing", NOW).await);
+}
+
+/// Revocation and expiry of signing keys: recorded once, the signer never revoked, and both
+/// followed by the change feed.
+async fn check_signing_key_withdrawal(store: &dyn Store) {
+    let old = signing_key("w-old", NOW);
+    store.insert_signing_key(&old).await.unwrap();
+    let mark = store.latest_change().await.unwrap();
+
+    // The signer is returned unchanged: it cannot be revoked before a rotation.
+    let unchanged = store.revoke_signing_key("w-old", NOW + 1).await.unwrap();
+    assert_eq!(unchanged, old);
+    assert_eq!(store.changes_after(mark, 100).await.unwrap(), vec![]);
+
+    store
+        .rotate_signing_key(&signing_key("w-new", NOW + 10))
+        .await
+        .unwrap();
+    let revoked = store.revoke_signing_key("w-old", NOW + 20).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(NOW + 20));
+    assert!(revoked.withdrawn());
+    let again = store.revoke_signing_key("w-old", NOW + 30).await.unwrap();
+    assert_eq!(again.revoked_at, Some(NOW + 20), "the first time stays");
+    assert_not_found(store.revoke_signing_key("w-missing", NOW).await);
+
+    store.expire_signing_key("w-old", NOW + 40).await.unwrap();
+    store.expire_signing_key("w-old", NOW + 50).await.unwrap();
+    assert_not_found(store.expire_signing_key("w-missing", NOW).await);
+    let keys = store.list_signing_keys().await.unwrap();
+    let stored = keys.iter().find(|k| k.kid == "w-old").unwrap();
+    assert_eq!(
+        (stored.retired_at, stored.revoked_at, stored.expired_at),
+        (Some(NOW + 10), Some(NOW + 20), Some(NOW + 40))
+    );
+
+    let rows = store.changes_after(mark, 100).await.unwrap();
+    let old_rows = rows
+        .iter()
+        .filter(|r| r.entity == ChangeEntity::SigningKey && r.entity_id == "w-old")
+        .count();
+    // Retired by the rotation, revoked, seen expired: each travels the feed.
+    assert!(old_rows >= 3, "{rows:?}");
+}
+
+/// Resealing writes every value or none, and never over a value changed meanwhile.
+async fn check_reseal_is_all_or_nothing(store: &dyn Store) {
+    use jeton_store::Resealed;
+    let a = signing_key("r-a", NOW);
+    let b = signing_key("r-b", NOW + 1);
+    store.insert_signing_key(&a).await.unwrap();
+    store.insert_signing_key(&b).await.unwrap();
+    store.init_setting("r-secret", "clear").await.unwrap();
+
+    let key = |id: &str, old: &[u8], new: &[u8]| Resealed {
+        id: id.to_string(),
+        old: old.to_vec(),
+        new: new.to_vec(),
+    };
+    let setting = |old: &str, new: &str| Resealed {
+        id: "r-secret".to_string(),
+        old: old.to_string(),
+        new: new.to_string(),
+    };
+    // One stale value (b is not what the caller read): nothing is written.
+    let written = store
+        .reseal(
+            &[
+                key("r-a", &a.private_key, b"sealed-a"),
+                key("r-b", b"not what is stored", b"sealed-b"),
+            ],
+            &[setting("clear", "sealed")],
+        )
+        .await
+        .unwrap();
+    assert!(!written);
+    let private = |keys: Vec<SigningKeyRecord>, kid: &str| {
+        keys.into_iter().find(|k| k.kid == kid).unwrap().private_key
+    };
+    assert_eq!(
+        private(store.list_signing_keys().await.unwrap(), "r-a"),
+        a.private_key
+    );
+    assert_eq!(
+        store.get_setting("r-secret").await.unwrap().as_deref(),
+        Some("clear")
+    );
+    // A stale setting stops it too.
+    assert!(
+        !store
+            .reseal(
+                &[key("r-a", &a.private_key, b"sealed-a")],
+                &[setting("other", "x")]
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        private(store.list_signing_keys().await.unwrap(), "r-a"),
+        a.private_key
+    );
+
+    // All current: everything is written.
+    assert!(
+        store
+            .reseal(
+                &[
+                    key("r-a", &a.private_key, b"sealed-a"),
+                    key("r-b", &b.private_key, b"sealed-b"),
+                ],
+                &[setting("clear", "sealed")],
+            )
+            .await
+            .unwrap()
+    );
+    let keys = store.list_signing_keys().await.unwrap();
+    assert_eq!(private(keys.clone(), "r-a"), b"sealed-a");
+    assert_eq!(private(keys, "r-b"), b"sealed-b");
+    assert_eq!(
+        store.get_setting("r-secret").await.unwrap().as_deref(),
+        Some("sealed")
+    );
+    store.scrub().await.unwrap();
+}
+
+/// After a value is overwritten and the store scrubbed, the old bytes are in no file of the
+/// SQLite database (a copy of the files is a dump).
+#[tokio::test]
+async fn sqlite_scrub_leaves_no_overwritten_value_in_the_files() {
+    use jeton_store::Resealed;
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let store = jeton_store::sqlite::SqliteStore::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let marker: Vec<u8> = b"CLEAR-KEY-MATERIAL-0123456789abcdef".to_vec();
+    let key = SigningKeyRecord {
+        private_key: marker.clone(),
+        ..signing_key("scrub", NOW)
+    };
+    store.insert_signing_key(&key).await.unwrap();
+    store
+        .init_setting("scrub-secret", "CLEAR-SECRET-9876543210")
+        .await
+        .unwrap();
+    // Enough other writes that the old values also reach the main file, not only the WAL.
+    for i in 0..50 {
+        store
+            .insert_signing_key(&signing_key(&format!("filler-{i}"), NOW + i))
+            .await
+            .unwrap();
+    }
+    let files = || {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        bytes
+    };
+    let contains =
+        |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        contains(&files(), &marker),
+        "the test must see the value first"
+    );
+    assert!(
+        store
+            .reseal(
+                &[Resealed {
+                    id: "scrub".into(),
+                    old: marker.clone(),
+                    new: vec![0u8; marker.len()],
+                }],
+                &[Resealed {
+                    id: "scrub-secret".into(),
+                    old: "CLEAR-SECRET-9876543210".into(),
+                    new: "SEALED".into(),
+                }],
+            )
+            .await
+            .unwrap()
+    );
+    store.scrub().await.unwrap();
+    let after = files();
+    assert!(
+        !contains(&after, &marker),
+        "an overwritten key lingers in the files"
+    );
+    assert!(!contains(&after, b"CLEAR-SECRET-9876543210"));
+    store.close().await;
 }
 
 async fn check_audit(store: &dyn Store) {

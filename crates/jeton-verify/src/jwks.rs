@@ -202,7 +202,9 @@ mod tests {
 
     /// A JWKS that knows one key, and a function signing claims with it under a given `typ`.
     fn known_key() -> (Jwks, impl Fn(Option<&str>, &serde_json::Value) -> String) {
-        let record = jeton_server::keys::generate_key([3; 32], 1).unwrap();
+        let master = jeton_server::master_key::MasterKey::from_bytes([5; 32], "test");
+        let record = jeton_server::keys::generate_key([3; 32], 1, &master).unwrap();
+        let der = jeton_server::keys::open_private_key(&record, &master).unwrap();
         let jwks = Jwks::new(&Config::new(
             "http://127.0.0.1:9",
             "https://jeton.test/",
@@ -212,7 +214,7 @@ mod tests {
             DecodingKey::from_ed_components(&URL_SAFE_NO_PAD.encode(&record.public_key)).unwrap();
         *jwks.keys.write().unwrap() =
             Some(Arc::new(HashMap::from([(record.kid.clone(), decoding)])));
-        let encoding = jsonwebtoken::EncodingKey::from_ed_der(&record.private_key);
+        let encoding = jsonwebtoken::EncodingKey::from_ed_der(&der);
         let sign = move |typ: Option<&str>, claims: &serde_json::Value| {
             let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
             header.kid = Some(record.kid.clone());

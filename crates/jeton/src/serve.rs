@@ -25,6 +25,13 @@ pub struct ServeArgs {
     /// [default: sqlite://jeton.db].
     #[arg(long, env = "JETON_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// File with the master key that seals the signing keys and the API-key hashing secret in
+    /// the database (32 random bytes in base64; make one with `jeton keys new-master-key`).
+    /// Required with PostgreSQL, the same file on every instance. With SQLite it defaults to
+    /// DATABASE.master-key, created (mode 0600) on the first start. Change it with `jeton keys
+    /// rewrap`.
+    #[arg(long, env = "JETON_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// TOML file with any of these options (e.g. `listen = "0.0.0.0:8080"`).
     #[arg(long, env = "JETON_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -131,6 +138,7 @@ pub struct MigrateArgs {
 struct FileConfig {
     listen: Option<SocketAddr>,
     database_url: Option<String>,
+    master_key_file: Option<PathBuf>,
     issuer: Option<String>,
     audience: Option<String>,
     session_lifetime: Option<String>,
@@ -210,6 +218,7 @@ impl ServeArgs {
             .or(file.database_url)
             .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
         let mut config = jeton_server::Config::new(database_url, listen);
+        config.master_key_file = self.master_key_file.or(file.master_key_file);
         config.tls = match (
             self.tls_cert.or(file.tls_cert),
             self.tls_key.or(file.tls_key),
@@ -383,6 +392,90 @@ pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Options of `jeton keys rewrap`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  jeton keys rewrap --new-master-key-file /etc/jeton/master.key.new\n  \
+    jeton keys rewrap --database-url postgres://jeton@db/jeton \\\n    \
+    --master-key-file /etc/jeton/master.key --new-master-key-file /etc/jeton/master.key.new"
+)]
+pub struct RewrapArgs {
+    /// The database [default: sqlite://jeton.db].
+    #[arg(long, env = "JETON_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The master key in use now [default with SQLite: DATABASE.master-key].
+    #[arg(long, env = "JETON_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// The new master key; a new random key is written there (mode 0600) if the file does not
+    /// exist.
+    #[arg(long, value_name = "FILE")]
+    pub new_master_key_file: PathBuf,
+}
+
+/// Runs `jeton keys rewrap`: seals every secret of the database again under a new master key,
+/// in one transaction. Reads the database directly (it needs both keys): run it where the
+/// server runs, then restart every instance with the new file.
+pub async fn rewrap(args: RewrapArgs) -> anyhow::Result<()> {
+    use jeton_server::master_key::{MasterKey, default_path, rewrap};
+    let url = args
+        .database_url
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+    let old_path = match args.master_key_file {
+        Some(path) => path,
+        None => default_path(&url).context(
+            "give the master key in use with --master-key-file (or JETON_MASTER_KEY_FILE)",
+        )?,
+    };
+    let old = MasterKey::read(&old_path)?;
+    let new = if args.new_master_key_file.exists() {
+        MasterKey::read(&args.new_master_key_file)?
+    } else {
+        let made = MasterKey::create_file(&args.new_master_key_file)?;
+        eprintln!(
+            "wrote a new master key to {} (mode 0600)",
+            args.new_master_key_file.display()
+        );
+        made
+    };
+    if old.id() == new.id() {
+        bail!(
+            "{} and {} hold the same key: nothing to do",
+            old_path.display(),
+            args.new_master_key_file.display()
+        );
+    }
+    let store = jeton_store::open(&url).await?;
+    store.migrate().await?;
+    let done = rewrap(store.as_ref(), &old, &new).await?;
+    println!(
+        "sealed {} signing key(s){} under the master key in {} (id {}); {} opens nothing in \
+         this database any more. Restart every instance with --master-key-file {}.",
+        done.signing_keys,
+        if done.hashing_secret {
+            " and the API-key hashing secret"
+        } else {
+            ""
+        },
+        args.new_master_key_file.display(),
+        new.id(),
+        old_path.display(),
+        args.new_master_key_file.display(),
+    );
+    Ok(())
+}
+
+/// Runs `jeton keys new-master-key FILE`: writes a new random master key (mode 0600).
+pub fn new_master_key(path: &std::path::Path) -> anyhow::Result<()> {
+    let key = jeton_server::master_key::MasterKey::create_file(path)?;
+    println!(
+        "wrote a new master key to {} (id {}): keep it secret and back it up apart from the \
+         database",
+        path.display(),
+        key.id()
+    );
+    Ok(())
+}
+
 fn init_logging(logging: &Logging) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&logging.filter)
         .with_context(|| format!("invalid log filter '{}'", logging.filter))?;
@@ -525,6 +618,28 @@ mod tests {
         );
         std::fs::write(&file, "log_format = \"xml\"\n").unwrap();
         assert!(logging(&["--config", path]).is_err());
+    }
+
+    #[test]
+    fn master_key_file_from_flag_file_or_none() {
+        if env_sets(&["JETON_MASTER_KEY_FILE"]) {
+            return;
+        }
+        assert_eq!(config(&[]).unwrap().master_key_file, None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jeton.toml");
+        std::fs::write(&file, "master_key_file = \"/etc/jeton/master.key\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        assert_eq!(
+            config(&["--config", path]).unwrap().master_key_file,
+            Some(PathBuf::from("/etc/jeton/master.key"))
+        );
+        assert_eq!(
+            config(&["--config", path, "--master-key-file", "k.key"])
+                .unwrap()
+                .master_key_file,
+            Some(PathBuf::from("k.key"))
+        );
     }
 
     #[test]

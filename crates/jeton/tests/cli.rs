@@ -1762,6 +1762,82 @@ fn shell_on_a_terminal_keeps_a_private_history_without_passwords() {
     assert!(!text.contains("bob-password-1"));
 }
 
+// --- signing keys and the master key -----------------------------------------------------------
+
+#[test]
+fn keys_revoke_new_master_key_and_rewrap_from_the_command_line() {
+    let mut server = spawn_server();
+    let user = User::at(&server.url);
+    user.login_admin();
+    let listed = user.run(&["keys", "list", "--output", "json"]).ok().json();
+    let first_kid = listed[0]["kid"].as_str().unwrap().to_string();
+
+    // The signer cannot be revoked: one clear line, exit 1.
+    let run = user.run(&["keys", "revoke", &first_kid]).code(1);
+    assert!(
+        run.stderr.contains("rotate first") && run.stderr.contains("409"),
+        "{run:#?}"
+    );
+    user.run(&["keys", "rotate"]).ok();
+    let run = user.run(&["keys", "revoke", &first_kid]).ok();
+    assert!(run.stdout.contains("revoked"), "{run:#?}");
+    // The saved session was signed by that key: it stopped with it.
+    user.run(&["whoami"]).code(1);
+    user.login_admin();
+    let listed = user.run(&["keys", "list", "--output", "json"]).ok().json();
+    let revoked = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == first_kid.as_str())
+        .unwrap();
+    assert_eq!(revoked["status"], "revoked", "{listed}");
+
+    // A new master key file: private, never overwritten.
+    let keys_dir = tempfile::tempdir().unwrap();
+    let new_key = keys_dir.path().join("new.key");
+    let new_key_arg = new_key.to_str().unwrap();
+    let run = user.run(&["keys", "new-master-key", new_key_arg]).ok();
+    assert!(run.stdout.contains(new_key_arg), "{run:#?}");
+    #[cfg(unix)]
+    assert_eq!(mode(&new_key), 0o600);
+    let before = fs::read(&new_key).unwrap();
+    user.run(&["keys", "new-master-key", new_key_arg]).code(1);
+    assert_eq!(fs::read(&new_key).unwrap(), before);
+
+    // Rewrap against the database (the server stopped), from the default key beside it.
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let database = format!("sqlite://{}", server.dir.path().join("j.db").display());
+    let run = user
+        .run(&[
+            "keys",
+            "rewrap",
+            "--database-url",
+            &database,
+            "--new-master-key-file",
+            new_key_arg,
+        ])
+        .ok();
+    assert!(
+        run.stdout
+            .contains("sealed 2 signing key(s) and the API-key hashing secret"),
+        "{run:#?}"
+    );
+    // The old key opens nothing any more.
+    let run = user
+        .run(&[
+            "keys",
+            "rewrap",
+            "--database-url",
+            &database,
+            "--new-master-key-file",
+            keys_dir.path().join("third.key").to_str().unwrap(),
+        ])
+        .code(1);
+    assert!(run.stderr.contains("wrong key?"), "{run:#?}");
+}
+
 // --- control characters on the operator's terminal (issue 12 §6) ------------------------------
 
 /// Runs one statement on the SQLite file of `server`, binding `values`: how text stored before

@@ -390,6 +390,58 @@ async fn instances_share_one_postgres() {
         assert!(statuses.len() >= 2, "{keys}");
         assert!(statuses[1..].iter().all(|s| *s == "verifying"), "{keys}");
 
+        // Revocation of the old key through A (a leaked key): B, which has just verified a
+        // token it signed (and cached the answer), refuses it within a second, and its JWKS
+        // drops the key. The signer cannot be revoked before a rotation.
+        let old_kid = kid_of(&old_token);
+        let (status, revoked) = call(
+            &client,
+            reqwest::Method::POST,
+            format!("{}/api/v1/signing-keys/{old_kid}/revoke", a.base),
+            &a.admin,
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{revoked}");
+        assert_eq!(revoked["status"], "revoked", "{revoked}");
+        let since = Instant::now();
+        lags.push(until_verify(&client, &b.base, &old_token, 401, since, "key revocation").await);
+        assert_eq!(verify(&client, &a.base, &old_token).await, 401);
+        let jwks: Value = client
+            .get(format!("{}/.well-known/jwks.json", b.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            jwks["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k["kid"] != old_kid.as_str()),
+            "{jwks}"
+        );
+        let fresh = login(&client, &b.base, "admin", PASSWORD).await;
+        assert_eq!(verify(&client, &a.base, &fresh).await, 200);
+        let (status, refused) = call(
+            &client,
+            reqwest::Method::POST,
+            format!("{}/api/v1/signing-keys/{new_kid}/revoke", b.base),
+            &fresh,
+            None,
+        )
+        .await;
+        assert_eq!(status, 409, "{refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("rotate first"),
+            "{refused}"
+        );
+
         lags.sort();
         eprintln!(
             "propagation between two instances over {} changes: median {:?}, max {:?}",
@@ -538,4 +590,70 @@ async fn ready(client: &reqwest::Client, base: &str) -> u16 {
         .unwrap()
         .status()
         .as_u16()
+}
+
+/// Runs `jeton serve` on `url` with `key_file` (none: no master key at all) and expects it to
+/// stop at start: answers what it printed.
+fn refused_start(url: &str, key_file: Option<&std::path::Path>) -> String {
+    let mut command = std::process::Command::new(common::JETON);
+    for var in common::JETON_VARS {
+        command.env_remove(var);
+    }
+    command
+        .args(["serve", "--listen", &common::free_addr().to_string()])
+        .args(["--database-url", url])
+        .env("JETON_BOOTSTRAP_PASSWORD", PASSWORD)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(file) = key_file {
+        command.arg("--master-key-file").arg(file);
+    }
+    let mut child = command.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("jeton serve kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(!output.status.success(), "jeton serve started");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// On PostgreSQL a master key is required (no instance makes its own: they must share it),
+/// and an instance given another key than the one the database is sealed under stops at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_need_the_shared_master_key() {
+    on_fresh_database(
+        "postgres_instances_need_the_shared_master_key",
+        "jeton_master",
+        |url| async move {
+            let printed = refused_start(&url, None);
+            assert!(
+                printed.contains("--master-key-file") && printed.contains("JETON_MASTER_KEY_FILE"),
+                "{printed}"
+            );
+            let dir = tempfile::tempdir().unwrap();
+            let mut first = Serve::spawn(&url, dir.path().join("a.log"), PASSWORD, ISSUER_ARGS);
+            first.ready(&client()).await;
+            let other = dir.path().join("other.key");
+            std::fs::write(&other, "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=\n").unwrap();
+            let printed = refused_start(&url, Some(&other));
+            assert!(
+                printed.contains("wrong key?") && printed.contains("other.key"),
+                "{printed}"
+            );
+            // The instance with the right key still serves.
+            let token = login(&client(), &first.base(), "admin", PASSWORD).await;
+            assert_eq!(verify(&client(), &first.base(), &token).await, 200);
+        },
+    )
+    .await;
 }

@@ -262,6 +262,9 @@ impl Server {
         for var in JETON_VARS {
             command.env_remove(var);
         }
+        if let Some(key) = common::master_key_for(&self.database_url) {
+            command.env("JETON_MASTER_KEY_FILE", key);
+        }
         let child = command
             .args(["serve", "--listen", &self.addr.to_string()])
             .args(["--database-url", &self.database_url])

@@ -65,8 +65,8 @@ enum Shape {
     /// HTTP Basic credentials, base64 of `client_id:client_secret`: the whole value, and pieces
     /// of what follows the 48 characters that encode the (public) 36-character client id.
     Basic,
-    /// One encoding of a secret of the server itself: only the whole value, and not in the
-    /// database, where it is kept by design.
+    /// One encoding of a secret of the server itself: only the whole value. Not in the
+    /// database files either: the database keeps them sealed under the master key.
     Server,
 }
 
@@ -316,7 +316,7 @@ fn findings(secrets: &[Secret], sources: &[Source]) -> Vec<String> {
     }
     for (&(si, secret), &pos) in &hits {
         let (s, source) = (&secrets[secret], &sources[si]);
-        if s.creator == Some(si) || (s.shape == Shape::Server && source.place == Place::DbFile) {
+        if s.creator == Some(si) {
             continue;
         }
         let (core, core_name) = s.core();
@@ -2273,8 +2273,8 @@ async fn read_audit(s: &mut Scenario, admin: &str) -> usize {
 }
 
 /// After the stop: the raw `audit_events` table, and the server's own secrets (its signing keys
-/// and its API-key hashing secret), to search for outside the database. Returns the number of
-/// audit rows.
+/// and its API-key hashing secret, opened with the master key beside the database), to search
+/// for everywhere, the database files included. Returns the number of audit rows.
 async fn raw_database(s: &mut Scenario, path: &Path) -> usize {
     use sqlx::{Connection, Row};
     let options = sqlx::sqlite::SqliteConnectOptions::new()
@@ -2302,24 +2302,40 @@ async fn raw_database(s: &mut Scenario, path: &Path) -> usize {
             urls: Vec::new(),
         });
     }
-    let hmac: String = sqlx::query("SELECT value FROM settings WHERE key = 'api_key_hmac_secret'")
-        .fetch_one(&mut db)
-        .await
-        .unwrap()
-        .get(0);
+    use jeton_server::master_key::{API_KEY_SECRET_CONTEXT, MasterKey, signing_key_context};
+    let master = MasterKey::read(Path::new(&format!("{}.master-key", path.display())))
+        .expect("the master key beside the database");
+    let sealed: String =
+        sqlx::query("SELECT value FROM settings WHERE key = 'api_key_hmac_secret'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap()
+            .get(0);
+    let hmac = master
+        .open(API_KEY_SECRET_CONTEXT, &sealed, "API-key hashing secret")
+        .unwrap();
     s.register(
         "server secret: API-key hashing secret",
-        &hmac,
+        std::str::from_utf8(&hmac).unwrap(),
         Shape::Server,
         None,
     );
-    let keys = sqlx::query("SELECT private_key FROM signing_keys")
+    let keys = sqlx::query("SELECT kid, private_key FROM signing_keys")
         .fetch_all(&mut db)
         .await
         .unwrap();
     assert!(!keys.is_empty());
     for key in keys {
-        let der: Vec<u8> = key.get(0);
+        let kid: String = key.get(0);
+        let sealed: Vec<u8> = key.get(1);
+        let der = master
+            .open(
+                &signing_key_context(&kid),
+                std::str::from_utf8(&sealed).unwrap(),
+                &kid,
+            )
+            .unwrap()
+            .to_vec();
         // The 32-byte seed: the OCTET STRING inside the OCTET STRING of PKCS#8.
         let seed = der
             .windows(4)

@@ -10,7 +10,7 @@ use jeton_store::SigningKeyRecord;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{AppQuery, AppState, Authenticated};
+use super::{AppPath, AppQuery, AppState, Authenticated};
 use crate::error::{ApiError, ApiResult};
 use crate::service::{Service, rfc3339};
 
@@ -21,6 +21,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_signing_keys))
         .routes(routes!(rotate_signing_key))
+        .routes(routes!(revoke_signing_key))
         .routes(routes!(changes))
 }
 
@@ -28,6 +29,8 @@ fn view(service: &Service, key: &SigningKeyRecord) -> api::SigningKey {
     let now = service.now();
     let until = service.published_until(key);
     let status = match until {
+        _ if key.revoked_at.is_some() => "revoked",
+        _ if key.expired_at.is_some() => "expired",
         None => "signing",
         Some(until) if until > now => "verifying",
         Some(_) => "expired",
@@ -39,6 +42,8 @@ fn view(service: &Service, key: &SigningKeyRecord) -> api::SigningKey {
         created_at: rfc3339(key.created_at),
         retired_at: key.retired_at.map(rfc3339),
         published_until: until.map(rfc3339),
+        revoked_at: key.revoked_at.map(rfc3339),
+        expired_at: key.expired_at.map(rfc3339),
     }
 }
 
@@ -72,6 +77,27 @@ async fn rotate_signing_key(
 ) -> ApiResult<(StatusCode, Json<api::SigningKey>)> {
     let key = state.service.rotate_signing_key(&actor).await?;
     Ok((StatusCode::CREATED, Json(view(&state.service, &key))))
+}
+
+/// Revoke a retired signing key (a leaked one): it leaves the JWKS, and every token it signed is
+/// refused on every instance within a second. The current signer is refused (409): rotate first.
+#[utoipa::path(post, path = "/api/v1/signing-keys/{kid}/revoke", tag = "operations",
+    security(("bearer" = [])),
+    params(("kid" = String, Path, description = "The key's id")),
+    responses(
+        (status = 200, description = "The revoked key", body = api::SigningKey),
+        (status = 401, description = "Not authenticated", body = api::ErrorBody),
+        (status = 403, description = "Not root", body = api::ErrorBody),
+        (status = 404, description = "No such key", body = api::ErrorBody),
+        (status = 409, description = "The key is the current signer", body = api::ErrorBody),
+    ))]
+async fn revoke_signing_key(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    AppPath(kid): AppPath<String>,
+) -> ApiResult<Json<api::SigningKey>> {
+    let key = state.service.revoke_signing_key(&actor, &kid).await?;
+    Ok(Json(view(&state.service, &key)))
 }
 
 /// Changes that verification caches must follow: revocations, principals, API keys, tenants,

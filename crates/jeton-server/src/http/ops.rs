@@ -72,5 +72,8 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
     responses((status = 200, description = "JSON Web Key Set", body = Object)))]
 async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(state.service.verifier().keys().jwks().clone())
+    // At this instant's time: a key past its time is out of the JWKS even before the store
+    // records it.
+    let now = state.service.now();
+    Json(state.service.verifier().keys_at(now).jwks().clone())
 }

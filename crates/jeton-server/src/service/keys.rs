@@ -1,4 +1,5 @@
-//! Signing-key rotation and the change feed as the API offers them (root only).
+//! Signing-key rotation and revocation, and the change feed, as the API offers them (root
+//! only).
 
 use jeton_store::{ChangeRecord, SigningKeyRecord};
 
@@ -25,6 +26,8 @@ impl Service {
     /// Every signing key: the signer first, then retired ones, latest retired first.
     pub async fn list_signing_keys(&self, actor: &Actor) -> ApiResult<Vec<SigningKeyRecord>> {
         Self::require_root(actor, "manage signing keys")?;
+        // What this instance saw expire is stored first, so that the listing says so.
+        self.record_key_expiries().await?;
         let mut keys = self.store.list_signing_keys().await?;
         // The signer first, then retired keys from the latest retired; creation time breaks ties.
         keys.sort_by(|a, b| {
@@ -41,7 +44,8 @@ impl Service {
         let mut seed = [0u8; 32];
         rand::fill(&mut seed);
         let now = self.now();
-        let record = crate::keys::generate_key(seed, now)?;
+        let record = crate::keys::generate_key(seed, now, &self.master)?;
+        zeroize::Zeroize::zeroize(&mut seed);
         self.store.rotate_signing_key(&record).await?;
         self.reload_signing_keys().await?;
         self.audit
@@ -52,6 +56,59 @@ impl Service {
             ))
             .await;
         Ok(record)
+    }
+
+    /// Withdraws a retired key at once, on every instance: it leaves the JWKS and every token
+    /// it signed is refused, cached verifications included (the feed carries the change to
+    /// the other instances). The signer is refused with a 409: rotate first. Revoking a key
+    /// revoked already changes nothing.
+    pub async fn revoke_signing_key(
+        &self,
+        actor: &Actor,
+        kid: &str,
+    ) -> ApiResult<SigningKeyRecord> {
+        Self::require_root(actor, "manage signing keys")?;
+        let now = self.now();
+        let record = match self.store.revoke_signing_key(kid, now).await {
+            Err(jeton_store::StoreError::NotFound) => {
+                return Err(ApiError::NotFound(format!("no signing key '{kid}'")));
+            }
+            other => other?,
+        };
+        if record.retired_at.is_none() {
+            return Err(ApiError::Conflict(format!(
+                "signing key '{kid}' is the current signer: rotate first (jeton keys rotate, or \
+                 POST /api/v1/signing-keys/rotate), then revoke it"
+            )));
+        }
+        self.reload_signing_keys().await?;
+        self.feed.poke();
+        self.audit
+            .write(Event::new("signing_key.revoke", now).actor(actor).target(
+                "signing_key",
+                &record.kid,
+                &record.kid,
+            ))
+            .await;
+        Ok(record)
+    }
+
+    /// Records in the store the signing keys this instance saw expire, so that no instance,
+    /// and no clock moved back, brings them back. Called by the maintenance task.
+    pub async fn record_key_expiries(&self) -> ApiResult<()> {
+        let now = self.now();
+        self.verifier.expire_keys(now);
+        let expired = self.verifier.take_expired_keys();
+        for (index, (kid, at)) in expired.iter().enumerate() {
+            match self.store.expire_signing_key(kid, *at).await {
+                Ok(()) | Err(jeton_store::StoreError::NotFound) => {}
+                Err(err) => {
+                    self.verifier.return_expired_keys(expired[index..].to_vec());
+                    return Err(err.into());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Until when a key stays in the JWKS (`None` while it signs).

@@ -63,6 +63,8 @@ pub struct Service {
     pub(crate) throttle: Throttle,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) feed: Arc<crate::feed::Feed>,
+    /// Seals new signing keys and opens stored ones.
+    pub(crate) master: Arc<crate::master_key::MasterKey>,
     /// Held while a user or service user is written (changed or deleted) together with its
     /// copy in the directory, so that the directory applies racing writes of one principal in
     /// the order the database did.
@@ -78,6 +80,7 @@ impl Service {
         verifier: Arc<Verifier>,
         audit: AuditLog,
         clock: Arc<dyn Clock>,
+        master: Arc<crate::master_key::MasterKey>,
     ) -> Self {
         let throttle = Throttle::new(
             config.login_attempts,
@@ -93,6 +96,7 @@ impl Service {
             throttle,
             clock,
             feed,
+            master,
             principal_writes: tokio::sync::Mutex::new(()),
         }
     }

@@ -93,6 +93,18 @@ impl Store for GatedStore {
         self.inner.init_setting(key, value).await
     }
 
+    async fn reseal(
+        &self,
+        signing_keys: &[jeton_store::Resealed<Vec<u8>>],
+        settings: &[jeton_store::Resealed<String>],
+    ) -> StoreResult<bool> {
+        self.inner.reseal(signing_keys, settings).await
+    }
+
+    async fn scrub(&self) -> StoreResult<()> {
+        self.inner.scrub().await
+    }
+
     async fn create_tenant(&self, tenant: &TenantRecord) -> StoreResult<()> {
         self.inner.create_tenant(tenant).await
     }
@@ -368,6 +380,14 @@ impl Store for GatedStore {
 
     async fn rotate_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()> {
         self.inner.rotate_signing_key(key).await
+    }
+
+    async fn revoke_signing_key(&self, kid: &str, at: i64) -> StoreResult<SigningKeyRecord> {
+        self.inner.revoke_signing_key(kid, at).await
+    }
+
+    async fn expire_signing_key(&self, kid: &str, at: i64) -> StoreResult<()> {
+        self.inner.expire_signing_key(kid, at).await
     }
 
     async fn latest_change(&self) -> StoreResult<i64> {

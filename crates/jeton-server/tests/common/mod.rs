@@ -94,6 +94,11 @@ impl Server {
         self.login("admin", ADMIN_PASSWORD).await
     }
 
+    /// The directory of its SQLite database (`jeton.db`, and its `jeton.db.master-key`).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// Creates a user and returns a session token for it.
     pub async fn user(
         &self,
@@ -198,6 +203,15 @@ impl Served {
     pub async fn shut_down(mut self) -> Result<(), jeton_server::ServeError> {
         drop(self.stop.take());
         self.task.await.unwrap()
+    }
+
+    /// Shuts the server down, and keeps its database directory (deleted when the answer is
+    /// dropped) for a test that opens the files afterwards.
+    pub async fn shut_down_keeping_dir(mut self) -> tempfile::TempDir {
+        drop(self.stop.take());
+        let Served { server, task, .. } = self;
+        task.await.unwrap().unwrap();
+        server._dir
     }
 }
 
@@ -304,7 +318,13 @@ async fn spawn_at(
 ) -> (Server, Arc<jeton_server::service::Service>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = test_config(&url, addr, adjust);
+    let mut config = test_config(&url, addr, adjust);
+    if url.starts_with("postgres") && config.master_key_file.is_none() {
+        // PostgreSQL needs a master key: one of the test's own, in its directory.
+        let file = dir.path().join("master.key");
+        jeton_server::master_key::MasterKey::create_file(&file).unwrap();
+        config.master_key_file = Some(file);
+    }
     let store = jeton_store::open(&url).await.unwrap();
     store.migrate().await.unwrap();
     let store = wrap(store);

@@ -123,14 +123,18 @@ pub enum ClientCommand {
     /// Manage tenants (root).
     #[command(subcommand)]
     Tenant(TenantCommand),
-    /// List and rotate the server's JWT signing keys (root).
+    /// List, rotate and revoke the server's JWT signing keys (root); change the master key.
     #[command(
         subcommand,
-        long_about = "List and rotate the server's JWT signing keys (root).\n\n\
+        long_about = "List, rotate and revoke the server's JWT signing keys (root); change the \
+            master key they are sealed under.\n\n\
             `rotate` makes a new Ed25519 key the signer on every instance within a second. The \
             old key stays in /.well-known/jwks.json, and tokens it signed keep verifying, until \
-            the longest-lived token it may have signed has expired; then it is dropped.",
-        after_help = "Examples:\n  jeton keys list\n  jeton keys rotate"
+            the longest-lived token it may have signed has expired; then it is dropped for good. \
+            `revoke KID` drops a retired key at once, on every instance. `rewrap` and \
+            `new-master-key` work on the database and files directly, not through a server.",
+        after_help = "Examples:\n  jeton keys list\n  jeton keys rotate\n  jeton keys revoke KID\n  \
+            jeton keys rewrap --new-master-key-file /etc/jeton/master.key.new"
     )]
     Keys(KeysCommand),
     /// Manage service users and their API keys (administrators).
@@ -602,6 +606,30 @@ pub enum KeysCommand {
     /// Make a new key the signer; the old one keeps verifying the tokens it signed.
     #[command(after_help = "Example:\n  jeton keys rotate")]
     Rotate,
+    /// Withdraw a retired key at once (a leaked one): it leaves the JWKS and every token it
+    /// signed is refused on every instance. The current signer must be rotated out first.
+    #[command(after_help = "Example:\n  jeton keys rotate\n  jeton keys revoke 3q2-7wEJ_B1xY0mK")]
+    Revoke(KidArg),
+    /// Seal the signing keys and the API-key hashing secret under a new master key, in one
+    /// transaction (runs against the database, like `jeton migrate`).
+    Rewrap(crate::serve::RewrapArgs),
+    /// Write a new random master key to FILE (mode 0600), for --master-key-file.
+    #[command(after_help = "Example:\n  jeton keys new-master-key /etc/jeton/master.key")]
+    NewMasterKey(MasterKeyFileArg),
+}
+
+/// A signing key, by `kid`.
+#[derive(Debug, Args)]
+pub struct KidArg {
+    /// The key's id (`jeton keys list`).
+    pub kid: String,
+}
+
+/// A master key file to create.
+#[derive(Debug, Args)]
+pub struct MasterKeyFileArg {
+    /// The file; it must not exist.
+    pub file: std::path::PathBuf,
 }
 
 /// A tenant, by name (or id).

@@ -22,6 +22,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve(args) => crate::serve::serve(*args).await.map_err(CliError::Failed),
         Command::Migrate(args) => crate::serve::migrate(args).await.map_err(CliError::Failed),
         Command::Completions(args) => completions::print(args.shell),
+        // The master-key commands work on the database and files, not through a server.
+        Command::Client(ClientCommand::Keys(args::KeysCommand::Rewrap(args))) => {
+            crate::serve::rewrap(args).await.map_err(CliError::Failed)
+        }
+        Command::Client(ClientCommand::Keys(args::KeysCommand::NewMasterKey(args))) => {
+            crate::serve::new_master_key(&args.file).map_err(CliError::Failed)
+        }
         Command::Client(command) => {
             let mut ctx = Context::resolve(global)?;
             run_client(&mut ctx, command).await

@@ -36,7 +36,60 @@ pub const JETON_VARS: &[&str] = &[
     "JETON_TLS_KEY",
     "JETON_LOG_FORMAT",
     "JETON_AUDIT_RETENTION",
+    "JETON_MASTER_KEY_FILE",
 ];
+
+/// The master key file of a PostgreSQL test database, made on first use: every instance on one
+/// database must be given the same key (Jeton refuses to start on PostgreSQL without one).
+/// `None` for SQLite, where Jeton keeps its key beside the database file. Removed by
+/// [`on_fresh_database`] with the database.
+pub fn master_key_for(database_url: &str) -> Option<PathBuf> {
+    if !database_url.starts_with("postgres") {
+        return None;
+    }
+    // FNV-1a of the URL: one file per database, the same for every instance of a test.
+    let hash = database_url
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let path = std::env::temp_dir().join(format!("jeton-test-{hash:016x}.master-key"));
+    if !path.exists() {
+        let mut key = [0u8; 32];
+        getrandom(&mut key);
+        let text = format!("{}\n", base64_encode(&key));
+        let mut open = fs::OpenOptions::new();
+        open.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+        if let Ok(mut file) = open.open(&path) {
+            std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        }
+    }
+    Some(path)
+}
+
+/// Standard base64 with padding (the master key file's format), without a dependency.
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
 
 /// A free port on the loopback interface.
 pub fn free_addr() -> SocketAddr {
@@ -80,6 +133,9 @@ impl Serve {
         let mut command = Command::new(JETON);
         for var in JETON_VARS {
             command.env_remove(var);
+        }
+        if let Some(key) = master_key_for(database_url) {
+            command.env("JETON_MASTER_KEY_FILE", key);
         }
         let child = command
             .args(["serve", "--listen", &addr.to_string()])
@@ -175,6 +231,9 @@ where
             eprintln!("could not drop test database {name}: {err}");
         }
         admin.close().await.ok();
+    }
+    if let Some(key) = master_key_for(&with_database(&admin_url, &name)) {
+        let _ = fs::remove_file(key);
     }
     if let Err(err) = outcome {
         std::panic::resume_unwind(err.into_panic());

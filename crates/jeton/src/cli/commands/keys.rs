@@ -1,4 +1,5 @@
-//! `jeton keys list|rotate` (root).
+//! `jeton keys list|rotate|revoke` (root). `rewrap` and `new-master-key` do not talk to a
+//! server: `crate::serve` runs them.
 
 use jeton_api::SigningKey;
 
@@ -32,6 +33,23 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> Result<(), CliError> {
                 key.kid
             ))?)
         }
+        KeysCommand::Revoke(args) => {
+            let key = client
+                .revoke_signing_key(&args.kid)
+                .await
+                .map_err(|e| ctx.error(e))?;
+            if ctx.json() {
+                return Ok(Out::json(&key)?);
+            }
+            Ok(Out::line(format!(
+                "Key {} is revoked: it left the JWKS, and every token it signed is refused on \
+                 every instance.",
+                key.kid
+            ))?)
+        }
+        KeysCommand::Rewrap(_) | KeysCommand::NewMasterKey(_) => Err(CliError::Failed(
+            anyhow::anyhow!("this command does not talk to a server"),
+        )),
     }
 }
 
