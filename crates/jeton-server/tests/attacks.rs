@@ -794,7 +794,15 @@ async fn garbage_client_secrets_get_invalid_client() {
         ("space", " ".into()),
         ("one letter", "x".into()),
         ("prefix only", "jsk_".into()),
-        ("bad checksum", format!("{}A", &key[..key.len() - 1])),
+        // The last character changed (to one it is not), so that the checksum no longer fits.
+        (
+            "bad checksum",
+            format!(
+                "{}{}",
+                &key[..key.len() - 1],
+                if key.ends_with('A') { 'B' } else { 'A' }
+            ),
+        ),
         ("unknown key", unknown.expose().to_string()),
         ("alg none JWT", alg_none),
         ("60 KB", long),
