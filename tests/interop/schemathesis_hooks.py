@@ -4,10 +4,12 @@ Schemathesis feeds values it saw in earlier responses (user ids and names from `
 /api/v1/users`, token ids from `GET /api/v1/tokens`, ...) back into later requests, so it soon
 targets the very principals the run authenticates as. A handful of those requests would end the
 run rather than test anything: revoking every token of the fuzzing user, revoking or deleting
-the fuzzing token itself, or deactivating the fuzzing user, demoting it, changing its password or
+the fuzzing token itself, revoking the signing key that signed it (once a rotation has made
+another key the signer), or deactivating the fuzzing user, demoting it, changing its password or
 deleting it. In those requests only, and only when they name one of the protected principals
-(`JETON_FUZZ_PROTECTED_USERS`) or credentials (`JETON_FUZZ_PROTECTED_TOKENS`, both given as
-comma-separated ids and names by the test), the name is replaced by an id that exists nowhere:
+(`JETON_FUZZ_PROTECTED_USERS`), credentials (`JETON_FUZZ_PROTECTED_TOKENS`) or signing keys
+(`JETON_FUZZ_PROTECTED_KIDS`, all given as comma-separated ids and names by the test), the name
+is replaced by an id that exists nowhere:
 the request is still sent, and answered "not found". The same operations on every other user and
 token are fuzzed as generated; the tests in `crates/jeton-server/tests` cover them on oneself.
 """
@@ -24,6 +26,7 @@ def _split(name: str) -> set[str]:
 
 PROTECTED_USERS = _split("JETON_FUZZ_PROTECTED_USERS")
 PROTECTED_TOKENS = _split("JETON_FUZZ_PROTECTED_TOKENS")
+PROTECTED_KIDS = _split("JETON_FUZZ_PROTECTED_KIDS")
 
 # (method, path template, path parameter): the requests that can take a principal's access away.
 GUARDED = {
@@ -32,7 +35,10 @@ GUARDED = {
     ("POST", "/api/v1/users/{user}/tokens/revoke", "user"),
     ("DELETE", "/api/v1/tokens/{id}", "id"),
     ("POST", "/api/v1/tokens/revoke/{id}", "id"),
+    ("POST", "/api/v1/signing-keys/{kid}/revoke", "kid"),
 }
+
+PROTECTED = {"user": PROTECTED_USERS, "id": PROTECTED_TOKENS, "kid": PROTECTED_KIDS}
 
 
 def _names(value, protected: set[str]) -> bool:
@@ -59,7 +65,7 @@ def map_case(context, case):
         if method == guarded_method and case.operation.path == path:
             parameters = case.path_parameters or {}
             value = parameters.get(parameter)
-            protected = PROTECTED_USERS if parameter == "user" else PROTECTED_TOKENS
+            protected = PROTECTED[parameter]
             if value is not None and _names(value, protected):
                 parameters[parameter] = _stand_in(value)
     return case

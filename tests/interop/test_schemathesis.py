@@ -26,6 +26,7 @@ Not fuzzed with the run's own credential, and why:
   are fuzzed as generated.
 """
 
+import base64
 import json
 import os
 import subprocess
@@ -101,6 +102,12 @@ def principals(fuzz_server) -> dict[str, Principal]:
     return found
 
 
+def kid_of(token: str) -> str:
+    """The `kid` of a JWT's header: the signing key whose revocation would end the token."""
+    header = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+
+
 def run_schemathesis(server, token: str, protected: list[Principal], workdir: Path, *selection: str) -> dict:
     """`st run` against the server with `Authorization: Bearer <token>`; answers its JSON report,
     with the console output under `output`."""
@@ -134,6 +141,7 @@ def run_schemathesis(server, token: str, protected: list[Principal], workdir: Pa
         SCHEMATHESIS_HOOKS=str(HERE / "schemathesis_hooks.py"),
         JETON_FUZZ_PROTECTED_USERS=",".join(v for p in protected for v in (p.username, p.user_id)),
         JETON_FUZZ_PROTECTED_TOKENS=",".join(p.token_id for p in protected),
+        JETON_FUZZ_PROTECTED_KIDS=",".join({kid_of(p.token) for p in protected} | {kid_of(token)}),
         NO_COLOR="1",
         COLUMNS="120",
     )

@@ -27,10 +27,12 @@ pub(super) async fn refuse_control_characters(
     request: Request,
     next: Next,
 ) -> Response {
-    let oauth = request
+    let route = request
         .extensions()
         .get::<MatchedPath>()
-        .is_some_and(|route| is_oauth_route(route.as_str()));
+        .map(|route| route.as_str().to_string())
+        .unwrap_or_default();
+    let oauth = is_oauth_route(&route);
     let refusal = match check_head(&request) {
         Err(message) => Err(ApiError::BadRequest(message)),
         Ok(()) => check_body(request, max_body_bytes).await,
@@ -45,9 +47,14 @@ pub(super) async fn refuse_control_characters(
             };
             super::oauth::request_refused(status, message)
         }
+        // The command language answers every request in one shape, refusals included.
+        Err(err) if route == SQL_ROUTE => super::sql::script_refused(err),
         Err(err) => err.into_response(),
     }
 }
+
+/// The command language's endpoint, whose answers are all `SqlResponse`s.
+const SQL_ROUTE: &str = "/api/v1/sql";
 
 /// The OAuth endpoints, whose errors take RFC 6749's form.
 fn is_oauth_route(route: &str) -> bool {

@@ -199,6 +199,12 @@ async fn session(mut socket: WebSocket, state: AppState, actor: Actor, presented
     }
 }
 
+/// A script refused before it was read (a control character in the body, say), in the shape of
+/// every answer of `POST /api/v1/sql`: a script that stopped before its first statement.
+pub(super) fn script_refused(error: ApiError) -> Response {
+    (error.status_code(), Json(error_reply(error))).into_response()
+}
+
 fn error_reply(error: ApiError) -> api::SqlResponse {
     api::SqlResponse {
         results: Vec::new(),
