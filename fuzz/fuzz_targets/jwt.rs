@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use jeton_core::token::Claims;
 use jeton_core::{TenantId, TokenId, TokenKind, UserId};
 use jeton_server::keys::{KeyRing, generate_key};
+use jeton_server::master_key::MasterKey;
 use libfuzzer_sys::fuzz_target;
 use uuid::Uuid;
 
@@ -18,8 +19,10 @@ const AUDIENCE: &str = "jeton";
 fn ring() -> &'static (KeyRing, String) {
     static RING: OnceLock<(KeyRing, String)> = OnceLock::new();
     RING.get_or_init(|| {
-        let record = generate_key([7; 32], 1).expect("key");
-        let ring = KeyRing::from_records(&[record], ISSUER, AUDIENCE).expect("ring");
+        let master = MasterKey::from_bytes([9; 32], "fuzz");
+        let record = generate_key([7; 32], 1, &master).expect("key");
+        let ring = KeyRing::from_records(&[record], ISSUER, AUDIENCE, &master, 365 * 86_400)
+            .expect("ring");
         let claims = Claims {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
