@@ -417,6 +417,43 @@ macro_rules! sql_store {
                 })
             }
 
+            /// Revokes every unrevoked token of `user` (of `kind` only, when given) and records
+            /// each revocation, in one transaction; returns what it revoked.
+            async fn revoke_tokens_of(
+                pool: &sqlx::Pool<Db>,
+                user: UserId,
+                kind: Option<TokenKind>,
+                by: Option<UserId>,
+                at: i64,
+            ) -> StoreResult<Vec<Revocation>> {
+                let mut tx = pool.begin().await.map_err(fail)?;
+                let rows = sqlx::query(
+                    "UPDATE tokens SET revoked_at = $2, revoked_by = $3 \
+                         WHERE user_id = $1 AND revoked_at IS NULL \
+                         AND ($4 IS NULL OR kind = $4) \
+                         RETURNING id, expires_at",
+                )
+                .bind(user.to_string())
+                .bind(at)
+                .bind(by.map(|id| id.to_string()))
+                .bind(kind.map(|kind| kind.as_str()))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(fail)?;
+                let mut revocations = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let revocation = Revocation {
+                        token_id: parse_id("id", &get::<String>(row, "id")?)?,
+                        expires_at: get(row, "expires_at")?,
+                    };
+                    insert_revocation(&mut *tx, revocation.token_id, revocation.expires_at, at)
+                        .await?;
+                    revocations.push(revocation);
+                }
+                tx.commit().await.map_err(fail)?;
+                Ok(revocations)
+            }
+
             /// Records a revocation unless the token has one already (the first one stays).
             async fn insert_revocation(
                 conn: &mut DbConnection,
@@ -1059,30 +1096,7 @@ macro_rules! sql_store {
                     by: Option<UserId>,
                     at: i64,
                 ) -> StoreResult<Vec<Revocation>> {
-                    let mut tx = self.pool.begin().await.map_err(fail)?;
-                    let rows = sqlx::query(
-                        "UPDATE tokens SET revoked_at = $2, revoked_by = $3 \
-         WHERE user_id = $1 AND revoked_at IS NULL \
-                             RETURNING id, expires_at",
-                    )
-                    .bind(user.to_string())
-                    .bind(at)
-                    .bind(by.map(|id| id.to_string()))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(fail)?;
-                    let mut revocations = Vec::with_capacity(rows.len());
-                    for row in &rows {
-                        let revocation = Revocation {
-                            token_id: parse_id("id", &get::<String>(row, "id")?)?,
-                            expires_at: get(row, "expires_at")?,
-                        };
-                        insert_revocation(&mut *tx, revocation.token_id, revocation.expires_at, at)
-                            .await?;
-                        revocations.push(revocation);
-                    }
-                    tx.commit().await.map_err(fail)?;
-                    Ok(revocations)
+                    revoke_tokens_of(&self.pool, user, None, by, at).await
                 }
 
                 async fn delete_token(&self, id: TokenId, at: i64) -> StoreResult<TokenRecord> {
@@ -1185,31 +1199,7 @@ macro_rules! sql_store {
                     by: Option<UserId>,
                     at: i64,
                 ) -> StoreResult<Vec<Revocation>> {
-                    let mut tx = self.pool.begin().await.map_err(fail)?;
-                    let rows = sqlx::query(
-                        "UPDATE tokens SET revoked_at = $2, revoked_by = $3 \
-                             WHERE user_id = $1 AND kind = $4 AND revoked_at IS NULL \
-                             RETURNING id, expires_at",
-                    )
-                    .bind(user.to_string())
-                    .bind(at)
-                    .bind(by.map(|id| id.to_string()))
-                    .bind(kind.as_str())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(fail)?;
-                    let mut revocations = Vec::with_capacity(rows.len());
-                    for row in &rows {
-                        let revocation = Revocation {
-                            token_id: parse_id("id", &get::<String>(row, "id")?)?,
-                            expires_at: get(row, "expires_at")?,
-                        };
-                        insert_revocation(&mut *tx, revocation.token_id, revocation.expires_at, at)
-                            .await?;
-                        revocations.push(revocation);
-                    }
-                    tx.commit().await.map_err(fail)?;
-                    Ok(revocations)
+                    revoke_tokens_of(&self.pool, user, Some(kind), by, at).await
                 }
 
                 // ---- token exchange chains ----
